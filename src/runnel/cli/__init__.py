@@ -1,0 +1,1 @@
+"""The ``runnel`` command line (Typer + Rich); only this package imports them."""

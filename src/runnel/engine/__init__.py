@@ -1,0 +1,1 @@
+"""The engine: one lifecycle of decisions (``steps``) and two thin drivers (sync, async)."""

@@ -1,0 +1,314 @@
+"""The lifecycle of a run, decided once for flows and tasks, sync and async.
+
+``lifecycle`` is a generator: it decides what happens next and yields an instruction (call
+the function, sleep, call a hook) that a driver carries out, sending back the outcome. The
+sync and async drivers in ``drivers.py`` differ only in how they call, wait and sleep, so no
+retry or state rule is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runnel.clock import Clock
+from runnel.retries import RetryDelay, next_retry_delay
+from runnel.runs import Run
+from runnel.runtime import EventSink
+from runnel.states import (
+    AwaitingRetry,
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Pending,
+    Retrying,
+    Running,
+    State,
+    StateType,
+    TimedOut,
+    can_transition,
+)
+
+Hook = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """What a flow or task asked for: retries, timeout, hooks."""
+
+    kind: str  # "Flow" or "Task", as written in messages
+    retries: int = 0
+    retry_delay: RetryDelay = 0
+    retry_jitter_factor: float | None = None
+    retry_condition_fn: Callable[..., bool] | None = None
+    timeout_seconds: float | None = None
+    on_completion: Sequence[Hook] = ()
+    on_failure: Sequence[Hook] = ()
+    on_crashed: Sequence[Hook] = ()
+    retry_after_cap: float = 300.0
+
+
+class RunAbandoned(BaseException):
+    """Raised inside a worker thread whose run timed out, so it stops at its next instruction.
+
+    A control-flow signal, not an error: runs it passes through end ``Cancelled``.
+    """
+
+
+class Call:
+    """Instruction: call the run's function once (with the policy's timeout)."""
+
+
+class Sleep:
+    """Instruction: wait this long before going on."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+class CallHook:
+    """Instruction: call a hook; its outcome is reported back, its failure only logged."""
+
+    __slots__ = ("hook", "args")
+
+    def __init__(self, hook: Hook, args: tuple[Any, ...]) -> None:
+        self.hook = hook
+        self.args = args
+
+
+CALL = Call()
+Instruction = Call | Sleep | CallHook
+
+
+class Outcome:
+    """What a call gave: a value, or the exception it raised (``timed_out`` when we gave up)."""
+
+    __slots__ = ("value", "error", "timed_out")
+
+    def __init__(
+        self, value: Any = None, error: BaseException | None = None, timed_out: bool = False
+    ) -> None:
+        self.value = value
+        self.error = error
+        self.timed_out = timed_out
+
+
+def log(
+    logger: logging.Logger,
+    level: int,
+    extra: dict[str, Any],
+    msg: str,
+    *args: Any,
+    exc_info: BaseException | None = None,
+) -> None:
+    """Log a line of a run, skipping the stack walk ``Logger.log`` does to find its caller."""
+    if logger.isEnabledFor(level):
+        details = None if exc_info is None else (type(exc_info), exc_info, exc_info.__traceback__)
+        logger.handle(
+            logger.makeRecord(logger.name, level, "(runnel)", 0, msg, args, details, None, extra)
+        )
+
+
+def set_state(run: Run, state: State, sink: EventSink) -> State:
+    """Move ``run`` into ``state`` and hand the change to the sink."""
+    if not can_transition(run.state.type if run.state_seq else None, state.type):
+        raise RuntimeError(f"{run.label}: {run.state!r} cannot be followed by {state!r}")
+    run.state = state
+    run.state_seq += 1
+    if state.type is StateType.RUNNING and run.start_time is None:
+        run.start_time = state.timestamp
+    elif state.is_final():
+        run.end_time = state.timestamp
+    sink.state_changed(run, state, run.state_seq)
+    return state
+
+
+def failed_state(kind: str, outcome: Outcome, timeout: float | None) -> State:
+    """The state a failed attempt ends in."""
+    error = outcome.error
+    assert error is not None
+    if outcome.timed_out:
+        return TimedOut(str(error), exception=error)
+    if not isinstance(error, Exception):
+        import asyncio
+
+        if isinstance(error, RunAbandoned):
+            return Cancelled(
+                f"{kind} run was stopped because an enclosing run timed out", exception=error
+            )
+        if isinstance(error, asyncio.CancelledError):
+            return Cancelled(f"{kind} run was cancelled", exception=error)
+        return Crashed(f"{kind} run was interrupted by {type(error).__name__}", exception=error)
+    return Failed(
+        f"{kind} run encountered an exception {type(error).__name__}: {_text(error)}",
+        exception=error,
+    )
+
+
+def _state_of_returned(kind: str, value: Any) -> State:
+    """A run that returns a state that did not complete (``return t(return_state=True)``)
+    ends failed, as Prefect users expect; any other value completes the run."""
+    if isinstance(value, State) and value.is_final() and not value.is_completed():
+        return Failed(f"{kind} run returned {value!r}", exception=value.exception)
+    return Completed(value)
+
+
+def _text(error: BaseException) -> str:
+    """``str(error)``, even for an exception whose ``__str__`` itself fails."""
+    try:
+        return str(error)
+    except Exception:
+        return f"<{type(error).__name__} whose message cannot be shown>"
+
+
+def lifecycle(
+    policy: RunPolicy,
+    owner: Any,
+    run: Run,
+    sink: EventSink,
+    logger: logging.Logger,
+    log_extra: dict[str, Any],
+    clock: Clock,
+    prepare: Callable[[], None] | None = None,
+    hit: State | None = None,
+) -> Generator[Instruction, Outcome | None, State]:
+    """Drive one run from Pending to a final state; returns that state.
+
+    ``hit`` is the state of a valid cache record: the run ends in it without running."""
+    if run.state_seq == 0:  # a submitted run was made Pending when it was submitted
+        set_state(run, Pending(), sink)
+    state: State | None = hit
+    if state is None:
+        set_state(run, Running(), sink)
+        run.run_count = 1
+    if prepare is not None and state is None:
+        try:
+            prepare()
+        except Exception as error:  # bad arguments: failed, and never retried
+            state = failed_state(policy.kind, Outcome(error=error), policy.timeout_seconds)
+            log(logger, logging.ERROR, log_extra, "%s", error)
+    while state is None:
+        outcome = yield CALL
+        assert outcome is not None
+        if outcome.error is None:
+            state = _state_of_returned(policy.kind, outcome.value)
+            break
+        attempt_state = failed_state(policy.kind, outcome, policy.timeout_seconds)
+        if not attempt_state.is_failed():
+            state = attempt_state  # crashed or cancelled: never retried
+            break
+        attempt = run.run_count
+        if attempt <= policy.retries and (
+            yield from _retry_allowed(policy, owner, run, attempt_state, logger, log_extra)
+        ):
+            delay = next_retry_delay(
+                attempt=attempt,
+                delay=policy.retry_delay,
+                retries=policy.retries,
+                jitter_factor=policy.retry_jitter_factor,
+                error=outcome.error,
+                now=clock.now(),
+                retry_after_cap=policy.retry_after_cap,
+            )
+            log(
+                logger,
+                logging.WARNING,
+                log_extra,
+                "%s run failed with exception: %r - Retry %d/%d will start in %s second(s)",
+                policy.kind,
+                outcome.error,
+                attempt,
+                policy.retries,
+                _seconds(delay),
+            )
+            set_state(run, AwaitingRetry(), sink)
+            if delay > 0:
+                interrupted = yield Sleep(delay)
+                if interrupted is not None and interrupted.error is not None:
+                    state = failed_state(policy.kind, interrupted, policy.timeout_seconds)
+                    break
+            set_state(run, Retrying(), sink)
+            run.run_count += 1
+            continue
+        tail = "Retries are exhausted" if policy.retries else "No retries configured"
+        log(
+            logger,
+            logging.ERROR,
+            log_extra,
+            "%s run failed with exception: %r - %s",
+            policy.kind,
+            outcome.error,
+            tail,
+            exc_info=outcome.error,
+        )
+        state = attempt_state
+    set_state(run, state, sink)
+    level = logging.INFO if state.is_completed() else logging.ERROR
+    log(logger, level, log_extra, "Finished in state %s", state)
+    hooks = (
+        policy.on_completion
+        if state.is_completed()
+        else policy.on_failure
+        if state.is_failed()
+        else policy.on_crashed
+        if state.is_crashed()
+        else ()
+    )
+    for hook in hooks:
+        hook_outcome = yield CallHook(hook, (owner, run, state))
+        if hook_outcome is not None and hook_outcome.error is not None:
+            logger.error(
+                "Hook %r failed and was ignored: %r",
+                getattr(hook, "__name__", hook),
+                hook_outcome.error,
+                exc_info=hook_outcome.error,
+                extra=log_extra,
+            )
+    return state
+
+
+def _retry_allowed(
+    policy: RunPolicy,
+    owner: Any,
+    run: Run,
+    state: State,
+    logger: logging.Logger,
+    log_extra: dict[str, Any],
+) -> Generator[Instruction, Outcome | None, bool]:
+    """Ask ``retry_condition_fn`` (which may be async, hence a sub-generator)."""
+    condition = policy.retry_condition_fn
+    if condition is None:
+        return True
+    outcome = yield CallHook(condition, (owner, run, state))
+    if outcome is None or outcome.error is not None:
+        logger.error(
+            "retry_condition_fn raised %r; not retrying",
+            None if outcome is None else outcome.error,
+            extra=log_extra,
+        )
+        return False
+    if not outcome.value:
+        logger.info("retry_condition_fn declined a retry", extra=log_extra)
+    return bool(outcome.value)
+
+
+def _seconds(delay: float) -> str:
+    return f"{delay:.2f}".rstrip("0").rstrip(".") if delay != int(delay) else str(int(delay))
+
+
+def hooks_of(value: Hook | Sequence[Hook] | None, option: str) -> tuple[Hook, ...]:
+    """A hook option (one callable, a list of them, or None) as a tuple, checked."""
+    if value is None:
+        return ()
+    hooks = (value,) if callable(value) else tuple(value)
+    for hook in hooks:
+        if not callable(hook):
+            from runnel.exceptions import ConfigurationError
+
+            raise ConfigurationError(f"{option} takes callables; {hook!r} is not callable")
+    return hooks

@@ -1,0 +1,153 @@
+"""Handlers that print run logs to the console and hand them to the run history."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from pathlib import Path
+
+from runnel import runtime
+from runnel.settings import get_settings
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` without runnel's own frames in front of the user's code."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(error), error, tb)
+    return "".join(lines).rstrip()
+
+
+def _exception_text(record: logging.LogRecord) -> str | None:
+    if not record.exc_info or record.exc_info[1] is None:
+        return None
+    return user_traceback(record.exc_info[1])
+
+
+class RunFormatter(logging.Formatter):
+    """``16:02:11.402 | INFO    | Task run 'fetch_stats-0c9' - Finished in state Completed()``."""
+
+    _second = -1
+    _stamp = ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second, self._stamp = second, time.strftime("%H:%M:%S", time.localtime(second))
+        stamp = self._stamp
+        who = getattr(record, "run_label", None) or record.name
+        line = f"{stamp}.{int(record.msecs):03d} | {record.levelname:<7} | {who} - {record.getMessage()}"
+        details = _exception_text(record)
+        return line if details is None else f"{line}\n{details}"
+
+
+class ConsoleHandler(logging.Handler):
+    """Prints run logs to whatever ``sys.stderr`` is at the moment, in order, in batches.
+
+    Lines are formatted in the logging thread and queued; one writer thread writes what is
+    queued with one write call. So thirty-two task threads do not queue on a lock and a
+    system call each per line. WARNING and above, the end of every flow run, and interpreter
+    exit write everything queued at once, so nothing is late where it matters.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lines: deque[str] = deque()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # No handler lock: the queue is thread-safe and the writes are serialised below.
+        if not self.filter(record):
+            return False
+        try:
+            self._lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return True
+        if record.levelno >= logging.WARNING:
+            self.flush()
+        else:
+            self._start_writer()
+            self._wake.set()
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+    def flush(self) -> None:
+        """Write every queued line now."""
+        with self._write_lock:
+            lines = []
+            while self._lines:
+                lines.append(self._lines.popleft())
+            if lines:
+                stream = sys.stderr
+                stream.write("\n".join(lines) + "\n")
+                stream.flush()
+
+    def _start_writer(self) -> None:
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            with self._write_lock:
+                if self._writer is None or not self._writer.is_alive():
+                    self._writer = threading.Thread(
+                        target=self._write_forever, daemon=True, name="runnel-console"
+                    )
+                    self._writer.start()
+
+    def _write_forever(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # a closed stream: lines are dropped, never the process
+                pass
+
+
+class StoreHandler(logging.Handler):
+    """Hands log records of runs to the run history (records of no run are not stored)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        flow_run_id = getattr(record, "flow_run_id", None)
+        task_run_id = getattr(record, "task_run_id", None)
+        if flow_run_id is None and task_run_id is None:
+            return
+        try:
+            message = record.getMessage()
+            details = _exception_text(record)
+            if details is not None:
+                message = f"{message}\n{details}"
+            runtime.get_sink().log(
+                flow_run_id, task_run_id, record.levelno, record.name, message, record.created
+            )
+        except Exception:
+            self.handleError(record)
+
+
+_configured = False
+
+
+def configure_logging() -> None:
+    """Give the ``runnel`` logger its console and store handlers, at the configured level."""
+    global _configured
+    level = get_settings().logging_level
+    logger = logging.getLogger("runnel")
+    logger.setLevel(level)
+    if _configured:
+        return
+    console = ConsoleHandler()
+    console.setFormatter(RunFormatter())
+    logger.addHandler(console)
+    logger.addHandler(StoreHandler())
+    logger.propagate = False
+    _configured = True

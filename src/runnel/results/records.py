@@ -1,0 +1,157 @@
+"""A cache record: metadata and value bytes in one blob, so they are written in one atomic step.
+
+Layout::
+
+    magic b"RNLR" | format version (u16) | metadata length (u32) | sha256 of the value (32 bytes)
+    metadata (UTF-8 JSON) | value bytes
+
+The metadata can be read from the first bytes alone, without reading or deserializing the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from runnel.results.base import ResultStorage
+from runnel.results.errors import CorruptRecord
+
+MAGIC = b"RNLR"
+FORMAT_VERSION = 1
+_HEADER = struct.Struct(">4sHI32s")
+HEADER_SIZE = _HEADER.size
+_MAX_METADATA = 1 << 20  # far above any real metadata; a larger length means damage
+_FIRST_READ = 4096  # enough for the header and the metadata of almost every record
+
+
+@dataclass(frozen=True)
+class RecordMetadata:
+    """What a record says about its value; ``size`` is the length of the value bytes."""
+
+    key: str
+    task_key: str
+    task_name: str
+    created: float
+    expiration: float | None
+    serializer: str
+    duration_seconds: float
+    size: int = 0
+
+    def is_expired(self, now: float) -> bool:
+        """Whether the record is past its expiration at ``now`` (seconds since the epoch)."""
+        return self.expiration is not None and now >= self.expiration
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metadata as JSON-able values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RecordMetadata:
+        """The metadata from ``to_dict``'s output; ValueError naming what does not fit."""
+        if not isinstance(data, dict):
+            raise ValueError("the metadata is not a JSON object")
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in data:
+                raise ValueError(f"the metadata has no {field.name!r}")
+            values[field.name] = _checked(field.name, data[field.name])
+        return cls(**values)
+
+
+_STRINGS = ("key", "task_key", "task_name", "serializer")
+_NUMBERS = ("created", "duration_seconds")
+
+
+def _checked(name: str, value: Any) -> Any:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if name in _STRINGS and isinstance(value, str):
+        return value
+    if name in _NUMBERS and is_number:
+        return float(value)
+    if name == "expiration" and (value is None or is_number):
+        return None if value is None else float(value)
+    if name == "size" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"the metadata's {name!r} is {value!r}")
+
+
+def pack(metadata: RecordMetadata, value: bytes) -> bytes:
+    """The record blob of ``value``; its metadata's ``size`` is set to ``len(value)``."""
+    metadata = dataclasses.replace(metadata, size=len(value))
+    meta = json.dumps(metadata.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(meta), hashlib.sha256(value).digest())
+    return b"".join((header, meta, value))
+
+
+def _parse_header(head: bytes, where: str) -> tuple[int, bytes]:
+    """(metadata length, value digest) from a record's first bytes."""
+    if len(head) < len(MAGIC) or head[: len(MAGIC)] != MAGIC:
+        if MAGIC.startswith(head):
+            raise CorruptRecord(where, f"truncated: {len(head)} bytes, no complete header")
+        raise CorruptRecord(where, "not a runnel result record (wrong magic bytes)")
+    if len(head) < HEADER_SIZE:
+        raise CorruptRecord(where, f"truncated: {len(head)} bytes, no complete header")
+    _, version, meta_length, digest = _HEADER.unpack_from(head)
+    if version != FORMAT_VERSION:
+        raise CorruptRecord(
+            where, f"record format {version}; this runnel reads format {FORMAT_VERSION}"
+        )
+    if meta_length > _MAX_METADATA:
+        raise CorruptRecord(where, f"implausible metadata length {meta_length}")
+    return meta_length, digest
+
+
+def _parse_metadata(head: bytes, meta_length: int, where: str) -> RecordMetadata:
+    end = HEADER_SIZE + meta_length
+    if len(head) < end:
+        raise CorruptRecord(where, f"truncated: {len(head)} bytes, metadata ends at byte {end}")
+    try:
+        return RecordMetadata.from_dict(json.loads(head[HEADER_SIZE:end].decode("utf-8")))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise CorruptRecord(where, f"unreadable metadata: {error}") from None
+
+
+def unpack(blob: bytes, where: str = "<blob>") -> tuple[RecordMetadata, bytes]:
+    """(metadata, value bytes) of a record; ``CorruptRecord`` when anything does not check out."""
+    meta_length, digest = _parse_header(blob, where)
+    metadata = _parse_metadata(blob, meta_length, where)
+    value = blob[HEADER_SIZE + meta_length :]
+    if len(value) != metadata.size:
+        state = "truncated" if len(value) < metadata.size else "too long"
+        raise CorruptRecord(where, f"{state}: value has {len(value)} of {metadata.size} bytes")
+    if hashlib.sha256(value).digest() != digest:
+        raise CorruptRecord(where, "the value's sha256 does not match the header (damaged)")
+    return metadata, value
+
+
+def _check_key(metadata: RecordMetadata, key: str, where: str) -> RecordMetadata:
+    if metadata.key != key:
+        raise CorruptRecord(where, f"holds the record of key {metadata.key!r}")
+    return metadata
+
+
+def read_metadata(storage: ResultStorage, key: str) -> RecordMetadata:
+    """The metadata of ``key``'s record from its first bytes; the value is neither read nor loaded."""
+    where = storage.describe(key)
+    head = storage.read_head(key, _FIRST_READ)
+    meta_length, _ = _parse_header(head, where)
+    if len(head) < HEADER_SIZE + meta_length:
+        head = storage.read_head(key, HEADER_SIZE + meta_length)
+    return _check_key(_parse_metadata(head, meta_length, where), key, where)
+
+
+def load_record(storage: ResultStorage, key: str) -> tuple[RecordMetadata, bytes]:
+    """(metadata, verified value bytes) of ``key``; ``RecordMissing`` or ``CorruptRecord``."""
+    where = storage.describe(key)
+    metadata, value = unpack(storage.read(key), where)
+    return _check_key(metadata, key, where), value
+
+
+def write_record(storage: ResultStorage, metadata: RecordMetadata, value: bytes) -> RecordMetadata:
+    """Store ``value`` under ``metadata.key`` atomically; the metadata as stored."""
+    storage.write(metadata.key, pack(metadata, value))
+    return dataclasses.replace(metadata, size=len(value))

@@ -1,0 +1,201 @@
+"""Run states: a closed set of types, named states, and pure transition rules."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Any
+
+from runnel.exceptions import CrashedRun, UnfinishedRun
+
+
+class StateType(StrEnum):
+    """The closed set of state types; ``TERMINAL`` ones never change again."""
+
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLED = "CANCELLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TERMINAL_TYPES = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+)
+
+# The name each type carries when nothing more specific is said.
+DEFAULT_NAMES = {
+    StateType.PENDING: "Pending",
+    StateType.SCHEDULED: "Scheduled",
+    StateType.RUNNING: "Running",
+    StateType.COMPLETED: "Completed",
+    StateType.FAILED: "Failed",
+    StateType.CRASHED: "Crashed",
+    StateType.CANCELLED: "Cancelled",
+}
+
+# Which types may follow which; a terminal state is final, and a run can always crash.
+_ALLOWED_NEXT: dict[StateType, frozenset[StateType]] = {
+    StateType.PENDING: frozenset(
+        {
+            StateType.PENDING,
+            StateType.RUNNING,
+            StateType.SCHEDULED,
+            StateType.COMPLETED,
+            StateType.FAILED,
+            StateType.CRASHED,
+            StateType.CANCELLED,
+        }
+    ),
+    StateType.SCHEDULED: frozenset(
+        {StateType.RUNNING, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+    ),
+    StateType.RUNNING: frozenset(
+        {
+            StateType.RUNNING,
+            StateType.SCHEDULED,
+            StateType.COMPLETED,
+            StateType.FAILED,
+            StateType.CRASHED,
+            StateType.CANCELLED,
+        }
+    ),
+}
+
+
+def can_transition(current: StateType | None, proposed: StateType) -> bool:
+    """Whether a run in ``current`` may move to ``proposed``."""
+    if current is None:
+        return True
+    return proposed in _ALLOWED_NEXT.get(current, frozenset())
+
+
+_NO_RESULT = object()
+
+
+class State:
+    """A moment in a run's life: a type, a name, an optional message, and its result."""
+
+    __slots__ = ("type", "name", "message", "timestamp", "_result", "_exception")
+
+    def __init__(
+        self,
+        type: StateType,
+        name: str | None = None,
+        message: str | None = None,
+        *,
+        result: Any = _NO_RESULT,
+        exception: BaseException | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        self.type = type
+        self.name = name or DEFAULT_NAMES[type]
+        self.message = message
+        self.timestamp = time.time() if timestamp is None else timestamp
+        self._result = result
+        self._exception = exception
+
+    # -- predicates ---------------------------------------------------------------------
+    def is_final(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception that ended the run, if one did."""
+        return self._exception
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """The run's value; raises the run's exception when it did not complete."""
+        if self.type is StateType.COMPLETED:
+            return None if self._result is _NO_RESULT else self._result
+        if self.is_final():
+            error = self._exception or _error_for(self)
+            if raise_on_failure:
+                raise error
+            return error
+        raise UnfinishedRun(f"{self!r} has no result yet: wait for the run to finish")
+
+    def __repr__(self) -> str:
+        parts = [repr(self.message)] if self.message else []
+        if self.name != DEFAULT_NAMES[self.type]:
+            parts.append(f"type={self.type.value}")
+        return f"{self.name}({', '.join(parts)})"
+
+    __str__ = __repr__
+
+
+def _error_for(state: State) -> BaseException:
+    message = state.message or f"Run ended in state {state!r}"
+    if state.type is StateType.CRASHED:
+        return CrashedRun(message)
+    return RuntimeError(message)
+
+
+def Pending(message: str | None = None) -> State:
+    return State(StateType.PENDING, message=message)
+
+
+def Running(message: str | None = None) -> State:
+    return State(StateType.RUNNING, message=message)
+
+
+def Completed(result: Any = None, message: str | None = None) -> State:
+    return State(StateType.COMPLETED, message=message, result=result)
+
+
+def Cached(result: Any = None, message: str | None = None) -> State:
+    return State(StateType.COMPLETED, "Cached", message, result=result)
+
+
+def AwaitingRetry(scheduled_for: float | None = None, message: str | None = None) -> State:
+    return State(StateType.SCHEDULED, "AwaitingRetry", message)
+
+
+def AwaitingConcurrencySlot(message: str | None = None) -> State:
+    return State(StateType.SCHEDULED, "AwaitingConcurrencySlot", message)
+
+
+def Retrying(message: str | None = None) -> State:
+    return State(StateType.RUNNING, "Retrying", message)
+
+
+def Failed(message: str | None = None, exception: BaseException | None = None) -> State:
+    return State(StateType.FAILED, message=message, exception=exception)
+
+
+def TimedOut(message: str | None = None, exception: BaseException | None = None) -> State:
+    return State(StateType.FAILED, "TimedOut", message, exception=exception)
+
+
+def Crashed(message: str | None = None, exception: BaseException | None = None) -> State:
+    return State(StateType.CRASHED, message=message, exception=exception)
+
+
+def Cancelled(message: str | None = None, exception: BaseException | None = None) -> State:
+    return State(StateType.CANCELLED, message=message, exception=exception)

@@ -1,0 +1,278 @@
+"""The recorder: run history written behind the run, not in its way.
+
+The engine hands every state change and log line to ``Recorder`` (cheap: an append to a
+deque). A background thread drains the deque every ``interval`` seconds and writes each
+batch to the store in one transaction, coalescing the many updates of a run into one row.
+``flush()`` returns once everything handed over before it is committed; flows call it when
+they return and the interpreter calls it at exit. The same thread sends heartbeats for the
+unfinished runs of this process, so a process that dies leaves runs that readers see crash.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from runnel.runs import FlowRun, Run, TaskRun
+from runnel.settings import get_settings
+from runnel.states import State
+from runnel.store.base import Batch, Store
+from runnel.store.factory import get_store
+
+_HOST = socket.gethostname()
+_LOG_SEQ = iter(range(1, sys.maxsize))
+
+
+def parameters_json(parameters: dict[str, Any]) -> str:
+    """Flow parameters as JSON (values JSON cannot hold are kept as their repr)."""
+    try:
+        return json.dumps(parameters, default=repr, sort_keys=True)
+    except (TypeError, ValueError):
+        return json.dumps({k: repr(v) for k, v in parameters.items()}, sort_keys=True)
+
+
+def tags_json(tags: tuple[str, ...]) -> str:
+    return json.dumps(list(tags)) if tags else "[]"
+
+
+# The row builders read ``state_seq`` before ``state``: ``set_state`` (and a runner taking
+# over a run's fields from another process) writes them the other way round, so a row read
+# while they change pairs a state with a number no higher than its own, and the store never
+# lets an old state win over a newer one because of a torn read.
+
+
+def flow_run_row(run: FlowRun, pid: int, heartbeat: float) -> tuple[Any, ...]:
+    seq = run.state_seq
+    state = run.state
+    return (
+        run.id,
+        run.name,
+        run.flow_name,
+        run.parent_task_run_id,
+        state.type.value,
+        state.name,
+        state.message,
+        seq,
+        parameters_json(run.parameters),
+        tags_json(run.tags),
+        run.run_count,
+        run.created,
+        run.start_time,
+        run.end_time,
+        heartbeat,
+        _HOST,
+        pid,
+    )
+
+
+def task_run_row(run: TaskRun, pid: int, heartbeat: float) -> tuple[Any, ...]:
+    seq = run.state_seq
+    state = run.state
+    return (
+        run.id,
+        run.flow_run_id,
+        run.name,
+        run.task_name,
+        run.task_key,
+        state.type.value,
+        state.name,
+        state.message,
+        seq,
+        tags_json(run.tags),
+        run.run_count,
+        run.created,
+        run.start_time,
+        run.end_time,
+        heartbeat,
+        _HOST,
+        pid,
+        run.runner,
+        run.cache_key,
+        run.cache_saved_seconds,
+    )
+
+
+class _Marker:
+    """Put in the queue by ``flush``; set once everything queued before it is committed."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class Recorder:
+    """Batches run events to a store from a background thread."""
+
+    def __init__(
+        self, store: Store, interval: float = 0.1, heartbeat_seconds: float = 10.0
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.heartbeat_seconds = heartbeat_seconds
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._active: dict[str, Run] = {}
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._loop, name="runnel-recorder", daemon=True)
+        self._thread.start()
+        self._warned = False
+
+    # -- the engine's side (any thread) -----------------------------------------------------
+    def state_changed(self, run: Run, state: State, seq: int) -> None:
+        self._queue.append((run, state, seq))
+
+    def log(
+        self,
+        flow_run_id: str | None,
+        task_run_id: str | None,
+        level: int,
+        logger: str,
+        message: str,
+        timestamp: float,
+    ) -> None:
+        self._queue.append(
+            (flow_run_id, task_run_id, next(_LOG_SEQ), level, logger, message, timestamp)
+        )
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything handed over so far is in the store."""
+        if self._stopping or not self._thread.is_alive():
+            self._drain()
+            return
+        marker = _Marker()
+        self._queue.append(marker)
+        self._wake.set()
+        marker.done.wait(timeout)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush, then stop the thread."""
+        self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    # -- the recorder thread -------------------------------------------------------------
+    def _loop(self) -> None:
+        last_beat = time.monotonic()
+        while not self._stopping:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self._drain()
+            if time.monotonic() - last_beat >= self.heartbeat_seconds:
+                last_beat = time.monotonic()
+                self._beat()
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._queue:
+            batch, markers = self._take()
+            error: BaseException | None = None
+            try:
+                self._write(batch)
+            except BaseException as exc:
+                error = exc
+                self._report(exc)
+            for marker in markers:
+                marker.error = error
+                marker.done.set()
+
+    def _take(self) -> tuple[Batch, list[_Marker]]:
+        """Everything queued until the first flush marker (inclusive)."""
+        batch = Batch()
+        runs: dict[str, Run] = {}
+        markers: list[_Marker] = []
+        queue = self._queue
+        while queue:
+            item = queue.popleft()
+            if type(item) is _Marker:
+                markers.append(item)
+                break
+            if len(item) == 3:
+                run, state, seq = item
+                runs[run.id] = run
+                batch.states.append(
+                    (run.id, seq, state.type.value, state.name, state.message, state.timestamp)
+                )
+                if state.is_final():
+                    self._active.pop(run.id, None)
+                elif isinstance(run, FlowRun) or run.flow_run_id is None:
+                    self._active[run.id] = run
+            else:
+                batch.logs.append(item)
+        now = time.time()
+        for run in runs.values():
+            if isinstance(run, FlowRun):
+                batch.flow_runs.append(flow_run_row(run, self._pid, now))
+            else:
+                batch.task_runs.append(task_run_row(run, self._pid, now))
+        return batch, markers
+
+    def _write(self, batch: Batch) -> None:
+        self.store.write(batch)
+
+    def _beat(self) -> None:
+        active = list(self._active.values())
+        if not active:
+            return
+        try:
+            self.store.heartbeat(
+                [r.id for r in active if isinstance(r, FlowRun)],
+                [r.id for r in active if isinstance(r, TaskRun)],
+                time.time(),
+            )
+        except Exception as exc:
+            self._report(exc)
+
+    def _report(self, error: BaseException) -> None:
+        if not self._warned:
+            self._warned = True
+            logging.getLogger("runnel.recorder").error(
+                "The run history could not be written to %s: %s", self.store.location, error
+            )
+
+
+_recorder: Recorder | None = None
+_lock = threading.Lock()
+
+
+def get_recorder() -> Recorder:
+    """The process's recorder, started on first use (opening the store, reaping crashes)."""
+    global _recorder
+    if _recorder is None or _recorder._pid != os.getpid():
+        with _lock:
+            if _recorder is None or _recorder._pid != os.getpid():
+                settings = get_settings()
+                store = get_store()
+                store.reap_crashed(time.time(), settings.heartbeat_expiry_seconds)
+                _recorder = Recorder(store, heartbeat_seconds=settings.heartbeat_seconds)
+    return _recorder
+
+
+def reset_recorder() -> None:
+    """Flush and stop the process's recorder; the next run starts a new one."""
+    global _recorder
+    from runnel import runtime
+
+    with _lock:
+        if _recorder is not None and _recorder._pid == os.getpid():
+            _recorder.close()
+        _recorder = None
+    runtime.forget_sink()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    recorder = _recorder
+    if recorder is not None and recorder._pid == os.getpid():
+        recorder.close(timeout=30.0)
