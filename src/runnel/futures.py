@@ -79,8 +79,11 @@ class RunnelFuture(Generic[R]):
 
     # -- the engine's side -----------------------------------------------------------------
     def set_state(self, state: State) -> None:
-        """Finish the future with the run's final state."""
+        """Finish the future with the run's final state (then tell its flow run's scope)."""
         self._future.set_result(state)
+        scope = self._scope
+        if scope is not None:
+            scope._finished(self, state)
 
 
 def _call_if_alive(ref: weakref.ref[RunnelFuture[Any]], fn: Callable[[Any], Any]) -> None:
@@ -142,15 +145,16 @@ class TaskScope:
         }
 
     def add(self, future: RunnelFuture[Any]) -> None:
+        """Count ``future`` in; it reports back through ``set_state``, which is cheaper than
+        a done callback (no closure, no weak reference, no second pass over callbacks)."""
         with self._lock:
+            if not self._running:
+                self._idle.clear()
             self._running.add(future)
-            self._idle.clear()
             self.submitted += 1
         future._scope = self
-        future.add_done_callback(self._finished)
 
-    def _finished(self, future: RunnelFuture[Any]) -> None:
-        state = future._future.result()
+    def _finished(self, future: RunnelFuture[Any], state: State) -> None:
         with self._lock:
             self._running.discard(future)
             self.finished += 1

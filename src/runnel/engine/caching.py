@@ -25,10 +25,9 @@ def _task_run(setup: RunSetup) -> TaskRun:
 
 def _key(task: Any, setup: RunSetup, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     try:
-        bound = task.signature.bind(*args, **kwargs)
+        arguments = task.bind_arguments(args, kwargs)
     except TypeError:
         return None  # the call itself will fail, uncached, with Python's own message
-    bound.apply_defaults()
     flow_ctx = flow_run_context.get()
     parameters = flow_ctx.flow_run.parameters if flow_ctx is not None else None
     run = _task_run(setup)
@@ -37,7 +36,7 @@ def _key(task: Any, setup: RunSetup, args: tuple[Any, ...], kwargs: dict[str, An
         task,
         run.flow_run_id or run.id,
         parameters,
-        dict(bound.arguments),
+        arguments,
         setup.context.log_extra,
     )
 

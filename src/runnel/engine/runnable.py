@@ -42,6 +42,33 @@ class Runnable(Generic[P, R]):
     def signature(self) -> inspect.Signature:
         return inspect.signature(self.fn)
 
+    @functools.cached_property
+    def _plain_parameters(self) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """Names and defaults when every parameter is an ordinary one (no ``*``, ``/``, ``**``)."""
+        parameters = self.signature.parameters.values()
+        if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
+            return None
+        names = tuple(p.name for p in parameters)
+        return names, {p.name: p.default for p in parameters if p.default is not p.empty}
+
+    def bind_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by parameter name, defaults filled in; TypeError as Python's.
+
+        Ordinary signatures are bound by hand: ``Signature.bind`` costs more than a cache
+        lookup, and every cached call binds."""
+        plain = self._plain_parameters
+        if plain is not None:
+            names, defaults = plain
+            if len(args) <= len(names):
+                bound = dict(zip(names, args, strict=False))
+                if all(k in names and k not in bound for k in kwargs):
+                    bound.update(kwargs)
+                    if all(n in bound or n in defaults for n in names):
+                        return {n: bound[n] if n in bound else defaults[n] for n in names}
+        full = self.signature.bind(*args, **kwargs)
+        full.apply_defaults()
+        return dict(full.arguments)
+
     def _templated_name(
         self,
         option: str,
@@ -54,9 +81,7 @@ class Runnable(Generic[P, R]):
         if callable(template):
             return str(template())
         try:
-            bound = self.signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            return template.format(**bound.arguments)
+            return template.format(**self.bind_arguments(args, kwargs))
         except (TypeError, KeyError, IndexError, ValueError) as error:
             raise ConfigurationError(
                 f"{option}={template!r} of {self.name!r} cannot be filled from the call's "

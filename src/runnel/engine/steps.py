@@ -9,6 +9,9 @@ retry or state rule is written twice.
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -109,9 +112,58 @@ def log(
     """Log a line of a run, skipping the stack walk ``Logger.log`` does to find its caller."""
     if logger.isEnabledFor(level):
         details = None if exc_info is None else (type(exc_info), exc_info, exc_info.__traceback__)
-        logger.handle(
-            logger.makeRecord(logger.name, level, "(runnel)", 0, msg, args, details, None, extra)
-        )
+        if logging.getLogRecordFactory() is logging.LogRecord:
+            record = _record(logger.name, level, msg, args, details, extra)
+        else:  # someone's own record factory: let it make the record
+            record = logger.makeRecord(
+                logger.name, level, "(runnel)", 0, msg, args, details, None, extra
+            )
+        logger.handle(record)
+
+
+class _Blank:
+    """The fields every engine log line shares, taken from one record made the slow way."""
+
+    pid = -1
+    fields: dict[str, Any] = {}
+    start = 0.0  # when logging started: ``relativeCreated`` counts from it
+
+    @classmethod
+    def refresh(cls) -> None:
+        blank = logging.LogRecord("", 0, "(runnel)", 0, "", (), None).__dict__
+        cls.fields, cls.pid = blank, blank["process"]
+        cls.start = blank["created"] - blank["relativeCreated"] / 1000
+
+
+def _record(
+    name: str,
+    level: int,
+    msg: str,
+    args: tuple[Any, ...],
+    exc_info: Any,
+    extra: dict[str, Any],
+) -> logging.LogRecord:
+    """A LogRecord like ``makeRecord``'s at half its cost (it is made for every run)."""
+    if _Blank.pid != os.getpid():  # first use, or a forked child
+        _Blank.refresh()
+    record: logging.LogRecord = object.__new__(logging.LogRecord)
+    fields = record.__dict__
+    fields.update(_Blank.fields)
+    fields.update(extra)
+    now = time.time()
+    thread = threading.current_thread()
+    fields["name"] = name
+    fields["msg"] = msg
+    fields["args"] = args
+    fields["levelno"] = level
+    fields["levelname"] = logging.getLevelName(level)
+    fields["exc_info"] = exc_info
+    fields["created"] = now
+    fields["msecs"] = (now - int(now)) * 1000
+    fields["relativeCreated"] = (now - _Blank.start) * 1000
+    fields["thread"] = thread.ident
+    fields["threadName"] = thread.name
+    return record
 
 
 def set_state(run: Run, state: State, sink: EventSink) -> State:

@@ -7,7 +7,6 @@ bounded pool never deadlocks on dependencies or on tasks that submit tasks.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
 import threading
 from typing import Any
@@ -51,9 +50,9 @@ class Submission:
         self.sink = sink
         self.runner = runner  # None: an async task that runs on ``loop``
         self.loop = loop
-        self.upstream = list(dict.fromkeys(upstream))
+        self.upstream = list(dict.fromkeys(upstream)) if upstream else upstream
         self._waiting = len(self.upstream)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock() if upstream else None
         self._gate: Any = None
 
     def arm(self) -> None:
@@ -65,6 +64,7 @@ class Submission:
             upstream._future.add_done_callback(self._upstream_done)
 
     def _upstream_done(self, _: Any) -> None:
+        assert self._lock is not None
         with self._lock:
             self._waiting -= 1
             last = self._waiting == 0
@@ -135,11 +135,9 @@ class Submission:
         assert self.runner is not None
         self.work.run.runner = self.runner.name
         try:
-            handle = self.runner.submit(self.work)
+            self.runner.submit_then(self.work, self._finished)
         except BaseException as error:
             self._crash(error)
-            return
-        handle.add_done_callback(self._finished)
 
     def _start_on_loop(self) -> None:
         import asyncio
@@ -150,13 +148,12 @@ class Submission:
         self.work.run.runner = "event-loop"
         asyncio.ensure_future(run())
 
-    def _finished(self, handle: cf.Future[State]) -> None:
+    def _finished(self, state: State | None, error: BaseException | None) -> None:
         self._release_slots()
-        error = handle.exception()
-        if error is None:
-            self.future.set_state(handle.result())
+        if state is not None:
+            self.future.set_state(state)
         else:
-            self._crash(error)
+            self._crash(error or RuntimeError("the runner reported neither a state nor an error"))
 
     def _fail_upstream(self, failed: list[RunnelFuture[Any]]) -> None:
         names = ", ".join(f"{u.task_run.name!r} ({u._future.result()!r})" for u in failed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from runnel.runs import TaskRun
@@ -62,6 +63,16 @@ class TaskWork:
                 flush_all(sink)  # another process: its history must be durable before it answers
 
 
+#: ``done(state, error)``: how a runner reports the end of one unit of work.
+Ended = Callable[[State | None, BaseException | None], None]
+
+
+def outcome_of(handle: cf.Future[State]) -> tuple[State | None, BaseException | None]:
+    """(final state, None) of a finished future, or (None, the error it holds)."""
+    error = handle.exception()
+    return (None, error) if error is not None else (handle.result(), None)
+
+
 class TaskRunner(ABC):
     """Where submitted task runs execute. Used as a context manager by the flow run."""
 
@@ -94,6 +105,11 @@ class TaskRunner(ABC):
     @abstractmethod
     def submit(self, work: TaskWork) -> cf.Future[State]:
         """Start ``work`` (its ``execute()``) somewhere; the future's result is its final state."""
+
+    def submit_then(self, work: TaskWork, done: Ended) -> None:
+        """Start ``work`` and call ``done(state, None)`` when it ends, or ``done(None, error)``
+        when it could not run. Runners with a cheaper way than a future override this."""
+        self.submit(work).add_done_callback(lambda handle: done(*outcome_of(handle)))
 
     def map(self, works: list[TaskWork]) -> list[cf.Future[State]]:
         """Start many units of work."""

@@ -43,7 +43,8 @@ class RunFormatter(logging.Formatter):
             self._second, self._stamp = second, time.strftime("%H:%M:%S", time.localtime(second))
         stamp = self._stamp
         who = getattr(record, "run_label", None) or record.name
-        line = f"{stamp}.{int(record.msecs):03d} | {record.levelname:<7} | {who} - {record.getMessage()}"
+        record.message = message = record.getMessage()  # as Formatter does; the store reuses it
+        line = f"{stamp}.{int(record.msecs):03d} | {record.levelname:<7} | {who} - {message}"
         details = _exception_text(record)
         return line if details is None else f"{line}\n{details}"
 
@@ -54,8 +55,11 @@ class ConsoleHandler(logging.Handler):
     Lines are formatted in the logging thread and queued; one writer thread writes what is
     queued with one write call. So thirty-two task threads do not queue on a lock and a
     system call each per line. WARNING and above, the end of every flow run, and interpreter
-    exit write everything queued at once, so nothing is late where it matters.
+    exit write everything queued at once, so nothing is late where it matters; otherwise a
+    line waits at most ``GATHER_SECONDS``.
     """
+
+    GATHER_SECONDS = 0.05
 
     def __init__(self) -> None:
         super().__init__()
@@ -75,7 +79,7 @@ class ConsoleHandler(logging.Handler):
             return True
         if record.levelno >= logging.WARNING:
             self.flush()
-        else:
+        elif not self._wake.is_set():  # the writer is already due: no need to signal again
             self._start_writer()
             self._wake.set()
         return True
@@ -107,6 +111,10 @@ class ConsoleHandler(logging.Handler):
     def _write_forever(self) -> None:
         while True:
             self._wake.wait()
+            # Let the lines of the next moment gather: a writer that woke for every line
+            # would take the GIL from the runs once a line, which costs them more than the
+            # writing itself (a cache hit's file read waited for it, say).
+            time.sleep(self.GATHER_SECONDS)
             self._wake.clear()
             try:
                 self.flush()
@@ -123,7 +131,7 @@ class StoreHandler(logging.Handler):
         if flow_run_id is None and task_run_id is None:
             return
         try:
-            message = record.getMessage()
+            message = record.__dict__.get("message") or record.getMessage()
             details = _exception_text(record)
             if details is not None:
                 message = f"{message}\n{details}"

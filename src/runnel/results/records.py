@@ -54,29 +54,29 @@ class RecordMetadata:
         """The metadata from ``to_dict``'s output; ValueError naming what does not fit."""
         if not isinstance(data, dict):
             raise ValueError("the metadata is not a JSON object")
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            if field.name not in data:
-                raise ValueError(f"the metadata has no {field.name!r}")
-            values[field.name] = _checked(field.name, data[field.name])
-        return cls(**values)
+        try:
+            values = [data[name] for name in _FIELDS]
+        except KeyError as missing:
+            raise ValueError(f"the metadata has no {missing.args[0]!r}") from None
+        for name, value, kinds in zip(_FIELDS, values, _KINDS, strict=True):
+            if type(value) not in kinds or (name == "size" and value < 0):
+                raise ValueError(f"the metadata's {name!r} is {value!r}")
+        key, task_key, task_name, created, expiration, serializer, duration, size = values
+        return cls(
+            key,
+            task_key,
+            task_name,
+            float(created),
+            None if expiration is None else float(expiration),
+            serializer,
+            float(duration),
+            size,
+        )
 
 
-_STRINGS = ("key", "task_key", "task_name", "serializer")
-_NUMBERS = ("created", "duration_seconds")
-
-
-def _checked(name: str, value: Any) -> Any:
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if name in _STRINGS and isinstance(value, str):
-        return value
-    if name in _NUMBERS and is_number:
-        return float(value)
-    if name == "expiration" and (value is None or is_number):
-        return None if value is None else float(value)
-    if name == "size" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ValueError(f"the metadata's {name!r} is {value!r}")
+_FIELDS = tuple(field.name for field in dataclasses.fields(RecordMetadata))
+_NUMBER = (int, float)  # JSON numbers; ``type(v) in`` keeps bools out, as isinstance would not
+_KINDS = ((str,), (str,), (str,), _NUMBER, (*_NUMBER, type(None)), (str,), _NUMBER, (int,))
 
 
 def pack(metadata: RecordMetadata, value: bytes) -> bytes:
@@ -134,21 +134,29 @@ def _check_key(metadata: RecordMetadata, key: str, where: str) -> RecordMetadata
     return metadata
 
 
+_HERE = "<record>"  # stands for the record's location until an error needs the real one
+
+
 def read_metadata(storage: ResultStorage, key: str) -> RecordMetadata:
     """The metadata of ``key``'s record from its first bytes; the value is neither read nor loaded."""
-    where = storage.describe(key)
     head = storage.read_head(key, _FIRST_READ)
-    meta_length, _ = _parse_header(head, where)
-    if len(head) < HEADER_SIZE + meta_length:
-        head = storage.read_head(key, HEADER_SIZE + meta_length)
-    return _check_key(_parse_metadata(head, meta_length, where), key, where)
+    try:
+        meta_length, _ = _parse_header(head, _HERE)
+        if len(head) < HEADER_SIZE + meta_length:
+            head = storage.read_head(key, HEADER_SIZE + meta_length)
+        return _check_key(_parse_metadata(head, meta_length, _HERE), key, _HERE)
+    except CorruptRecord as error:
+        raise CorruptRecord(storage.describe(key), error.reason) from None
 
 
 def load_record(storage: ResultStorage, key: str) -> tuple[RecordMetadata, bytes]:
     """(metadata, verified value bytes) of ``key``; ``RecordMissing`` or ``CorruptRecord``."""
-    where = storage.describe(key)
-    metadata, value = unpack(storage.read(key), where)
-    return _check_key(metadata, key, where), value
+    blob = storage.read(key)
+    try:
+        metadata, value = unpack(blob, _HERE)
+        return _check_key(metadata, key, _HERE), value
+    except CorruptRecord as error:  # the location is worked out only when it is reported
+        raise CorruptRecord(storage.describe(key), error.reason) from None
 
 
 def write_record(storage: ResultStorage, metadata: RecordMetadata, value: bytes) -> RecordMetadata:
