@@ -3,8 +3,9 @@
 Each measurement is a pair of fresh processes sharing one home (workloads/cached.py): the first
 runs a flow calling a ``cache_policy=INPUTS`` task on N distinct inputs (every call a miss that
 writes a record), the second runs the same flow (every call a hit, nothing computed). Prefect's
-task also has ``persist_result=True``, without which it caches nothing, and keeps its records in
-its default local storage under the fresh PREFECT_HOME.
+task also says ``persist_result=True`` (a cache policy implies it, but settings can turn it off)
+and keeps its records in its default local storage under the fresh PREFECT_HOME. Both processes
+run a warm-up flow first, so Prefect's temporary server starts before the timed flow.
 """
 
 from __future__ import annotations

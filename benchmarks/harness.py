@@ -40,6 +40,8 @@ class Config:
     python: str
     peer_python: str | None
     notes: list[str] = field(default_factory=list)
+    #: Why a Prefect figure is missing, in order; the table footnotes each "-" with its reason.
+    peer_gaps: list[str] = field(default_factory=list)
 
     def reps(self, full: int) -> int:
         """Repetitions for a measurement: ``full``, or 2 for a ``--quick`` smoke run."""
@@ -52,7 +54,7 @@ class Config:
         try:
             return measure(self.peer_python)
         except (RuntimeError, subprocess.TimeoutExpired) as error:
-            self.notes.append(f"Prefect measurement failed: {error}")
+            self.peer_gaps.append(f"Prefect measurement failed: {error}")
             return None
 
 

@@ -265,9 +265,7 @@ def _prefect_server(config: Config) -> Iterator[str | None]:
             if _healthy(url, server):
                 yield url
             else:
-                config.notes.append(
-                    f"Prefect limit rows skipped: its server on {url} did not start."
-                )
+                config.peer_gaps.append(f"Prefect's server on {url} did not start.")
                 yield None
         finally:
             with contextlib.suppress(ProcessLookupError):

@@ -39,7 +39,8 @@ def cached_flow(lib):
         from prefect import flow, task
         from prefect.cache_policies import INPUTS
 
-        # Prefect caches only what it persists; INPUTS alone does not turn persistence on.
+        # Prefect caches only what it persists. A cache policy turns persistence on in 3.x,
+        # but settings can turn it off; said explicitly, the workload cannot depend on them.
         cached = task(cache_policy=INPUTS, persist_result=True)(compute)
 
     @flow
