@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import uuid
@@ -616,3 +617,42 @@ def test_cache_hits_count_cached_task_runs_by_key(store: Store) -> None:
     assert store.cache_hits() == {"k1": 2, "k2": 1}
     saved = [t.cache_saved_seconds for t in store.list_task_runs(flow_id)]
     assert sorted(s for s in saved if s is not None) == [0.25, 1.5, 1.5]
+
+
+# -- database errors ----------------------------------------------------------------------
+
+
+def _execute_elsewhere(store: Store, statement: str) -> None:
+    """Run ``statement`` on the store's database through a connection of its own."""
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as conn:
+            conn.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(store._url, autocommit=True) as pg:  # type: ignore[attr-defined]
+        pg.execute(statement)
+
+
+def test_a_database_error_is_a_store_error_naming_the_database(store: Store) -> None:
+    flow = flow_run()
+    store.write(Batch(flow_runs=[flow]))
+    _execute_elsewhere(store, "DROP TABLE logs")  # what a hand-made change might do
+    with pytest.raises(StoreError) as raised:
+        store.write(Batch(logs=[log(flow[0], 1, 1000.0)]))
+    message = str(raised.value)
+    assert store.location in message and "RUNNEL_DATABASE_URL" in message
+    assert "\n" not in message
+    assert isinstance(raised.value.__cause__, sqlite3.Error | _psycopg_error())
+    assert "logs" in str(raised.value.__cause__)
+    with pytest.raises(StoreError):
+        store.list_logs(flow[0])
+    assert store.read_flow_run(flow[0]) == FlowRunRecord(*flow)  # rolled back: still usable
+
+
+def _psycopg_error() -> type[Exception]:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - only without the postgres extra
+        return sqlite3.Error
+    return psycopg.Error

@@ -93,7 +93,15 @@ class PostgresStore(SqlStore):
         return text.replace(self._password, "***") if self._password else text
 
     def _error(self, error: psycopg.Error) -> StoreError:
-        return StoreError(f"PostgreSQL at {self.location}: {self._describe(error)}")
+        """A psycopg error as the store's own: which database, and what to do about it."""
+        if isinstance(error, psycopg.OperationalError):
+            hint = "check that the server is running and reachable"
+        else:
+            hint = (
+                "check that RUNNEL_DATABASE_URL names runnel's database and that nothing else "
+                "changed its tables"
+            )
+        return StoreError(f"PostgreSQL at {self.location}: {self._describe(error)} ({hint})")
 
     def _begin(self, statement: str) -> psycopg.Cursor[Any]:
         """A cursor in a new transaction, reconnecting once if the connection was lost."""
@@ -119,9 +127,9 @@ class PostgresStore(SqlStore):
                 try:
                     yield _Cursor(cursor)
                     cursor.execute("COMMIT")
-                except psycopg.OperationalError as error:
+                except psycopg.Error as error:
                     self._rollback()
-                    raise self._error(error) from None
+                    raise self._error(error) from error
                 except BaseException:
                     self._rollback()
                     raise
@@ -129,7 +137,7 @@ class PostgresStore(SqlStore):
     def _rollback(self) -> None:
         idle = psycopg.pq.TransactionStatus.IDLE
         if not self._conn.closed and self._conn.info.transaction_status != idle:
-            with contextlib.suppress(psycopg.OperationalError):  # lost: the server rolled back
+            with contextlib.suppress(psycopg.Error):  # lost: the server rolled back
                 self._conn.execute("ROLLBACK")
 
     def _lock_for_migration(self, cursor: Cursor) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -18,43 +19,46 @@ from runnel.store.sql import Cursor, SqlStore
 BUSY_TIMEOUT_SECONDS = 60.0
 
 
-def _is_busy(error: sqlite3.OperationalError) -> bool:
+def _is_busy(error: sqlite3.Error) -> bool:
     text = str(error).lower()
-    return "locked" in text or "busy" in text
+    return isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 class SQLiteStore(SqlStore):
-    """Run history in a SQLite file (WAL mode, ``BEGIN IMMEDIATE`` for writes)."""
+    """Run history in a SQLite file (WAL mode, ``BEGIN IMMEDIATE`` for writes).
 
-    def __init__(self, path: str | Path) -> None:
+    ``busy_timeout``: how long to wait for other processes' locks before giving up.
+    """
+
+    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        self.busy_timeout = busy_timeout
+        # SQLite's own wait on one statement; ``_retry_busy`` retries up to ``busy_timeout``.
+        self._statement_wait = min(5.0, busy_timeout)
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StoreError(f"cannot create the folder of {self.path}: {error}") from None
+            raise StoreError(f"cannot create the folder of {self.path}: {error}") from error
         try:
             self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._statement_wait,
             )
         except sqlite3.Error as error:
-            raise StoreError(f"cannot open the run history {self.path}: {error}") from None
+            raise StoreError(f"cannot open the run history {self.path}: {error}") from error
         try:
             self._retry_busy(self._configure)
-            self._retry_busy(self._migrate)
-        except sqlite3.DatabaseError as error:
-            self._conn.close()
-            raise NotARunnelDatabase(
-                f"{self.path} is not a runnel database or is corrupt ({error}). Move it away "
-                "(runnel starts a new history) or point RUNNEL_HOME / RUNNEL_DATABASE_URL elsewhere."
-            ) from None
+            self._migrate()
         except BaseException:
             self._conn.close()
             raise
 
     def _configure(self) -> None:
-        self._conn.execute("PRAGMA busy_timeout = 5000")
+        self._conn.execute(f"PRAGMA busy_timeout = {int(self._statement_wait * 1000)}")
         mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode!r})")
@@ -62,16 +66,35 @@ class SQLiteStore(SqlStore):
         self._conn.execute("PRAGMA cache_size = -16000")  # 16 MB: big histories stay fast
         self._conn.execute("PRAGMA foreign_keys = OFF")
 
+    def _error(self, error: sqlite3.Error) -> StoreError:
+        """A sqlite3 error as the store's own: which file, and what to do about it."""
+        if type(error) is sqlite3.DatabaseError:  # not a database, or a corrupt one
+            return NotARunnelDatabase(
+                f"{self.path} is not a runnel database or is corrupt ({error}). Move it away "
+                "(runnel starts a new history) or point RUNNEL_HOME / RUNNEL_DATABASE_URL elsewhere."
+            )
+        if _is_busy(error):
+            return StoreError(
+                f"the run history {self.path} stayed locked by another process for "
+                f"{self.busy_timeout:g} s ({error}): let that process finish, or point "
+                "RUNNEL_HOME / RUNNEL_DATABASE_URL elsewhere"
+            )
+        return StoreError(
+            f"the run history {self.path} could not be used ({error}): check that the file and "
+            "its folder are writable, that the disk has room and that nothing else changed its "
+            "tables; or point RUNNEL_HOME / RUNNEL_DATABASE_URL elsewhere"
+        )
+
     def _retry_busy(self, action: Any) -> Any:
         """Run ``action``, waiting out other writers however long they take, up to a limit."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        deadline = time.monotonic() + self.busy_timeout
         pause = 0.002
         while True:
             try:
                 return action()
-            except sqlite3.OperationalError as error:
+            except sqlite3.Error as error:
                 if not _is_busy(error) or time.monotonic() > deadline:
-                    raise StoreError(f"{self.path}: {error}") from None
+                    raise self._error(error) from error
                 time.sleep(pause)
                 pause = min(pause * 2, 0.1)
 
@@ -82,6 +105,9 @@ class SQLiteStore(SqlStore):
             self._retry_busy(lambda: cur.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
             try:
                 yield cur
+            except sqlite3.Error as error:
+                self._rollback()
+                raise self._error(error) from error
             except BaseException:
                 self._rollback()
                 raise
@@ -92,8 +118,10 @@ class SQLiteStore(SqlStore):
                 raise
 
     def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+        # A failed rollback must not hide the error that caused it; SQLite rolls back anyway.
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
 
     def _lock_for_migration(self, cursor: Cursor) -> None:
         pass  # BEGIN IMMEDIATE already holds the only write lock.
