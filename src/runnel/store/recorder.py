@@ -28,6 +28,7 @@ from runnel.store.base import Batch, Store
 from runnel.store.factory import get_store
 
 _HOST = socket.gethostname()
+_logger = logging.getLogger("runnel.recorder")
 _LOG_SEQ = iter(range(1, sys.maxsize))
 
 
@@ -125,8 +126,9 @@ class Recorder:
         self._active: dict[str, Run] = {}
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._loop, name="runnel-recorder", daemon=True)
-        self._thread.start()
+        self._failure: BaseException | None = None  # the last failed write not yet reported
         self._warned = False
+        self._thread.start()
 
     # -- the engine's side (any thread) -----------------------------------------------------
     def state_changed(self, run: Run, state: State, seq: int) -> None:
@@ -146,14 +148,31 @@ class Recorder:
         )
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until everything handed over so far is in the store."""
-        if self._stopping or not self._thread.is_alive():
-            self._drain()
-            return
+        """Block until everything handed over so far is in the store.
+
+        Never raises (the run is not the history's hostage); a write that failed, or that
+        has not finished within ``timeout``, is reported as a WARNING.
+        """
         marker = _Marker()
         self._queue.append(marker)
-        self._wake.set()
-        marker.done.wait(timeout)
+        if self._stopping or not self._thread.is_alive():
+            self._drain()
+        else:
+            self._wake.set()
+        if not marker.done.wait(timeout):
+            _logger.warning(
+                "The run history at %s is still being written after %g s: runs of this "
+                "process may be missing from it if the process ends now",
+                self.store.location,
+                timeout,
+            )
+        elif marker.error is not None:
+            _logger.warning(
+                "Runs of this process may be missing from the run history at %s, because "
+                "writing it failed: %s",
+                self.store.location,
+                marker.error,
+            )
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush, then stop the thread."""
@@ -177,15 +196,18 @@ class Recorder:
     def _drain(self) -> None:
         while self._queue:
             batch, markers = self._take()
-            error: BaseException | None = None
             try:
                 self._write(batch)
             except BaseException as exc:
-                error = exc
-                self._report(exc)
-            for marker in markers:
-                marker.error = error
-                marker.done.set()
+                self._failure = exc
+                if not markers:  # else the flush waiting for this batch reports it
+                    self._report(exc)
+            if markers:
+                # A flush reports every failed write since the last one, in the background too.
+                failure, self._failure = self._failure, None
+                for marker in markers:
+                    marker.error = failure
+                    marker.done.set()
 
     def _take(self) -> tuple[Batch, list[_Marker]]:
         """Everything queued until the first flush marker (inclusive)."""
@@ -237,7 +259,7 @@ class Recorder:
     def _report(self, error: BaseException) -> None:
         if not self._warned:
             self._warned = True
-            logging.getLogger("runnel.recorder").error(
+            _logger.error(
                 "The run history could not be written to %s: %s", self.store.location, error
             )
 
