@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 SCRIPT = """
 import time
@@ -98,3 +102,50 @@ def test_cache_inspect_of_an_unknown_key_is_one_line() -> None:
     done = cli("cache", "inspect", "feedbeef")
     assert done.returncode == 1
     assert done.stderr.strip() == "Error: no cache record 'feedbeef'"
+
+
+def _hits_when_listed() -> list[object]:
+    """``runnel cache ls``'s hits, checking that it succeeds (as a table, too)."""
+    listed = cli("cache", "ls", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    table = cli("cache", "ls")
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if "slow_square" in line]
+    assert rows and all(" - " in row for row in rows), table.stdout
+    return [record["hits"] for record in json.loads(listed.stdout)]
+
+
+@pytest.mark.slow
+def test_cache_ls_works_without_a_readable_run_history(tmp_path: Path, runnel_home: Path) -> None:
+    run_script(tmp_path, "only-run")
+    database = runnel_home / "runnel.db"
+    assert json.loads(cli("cache", "ls", "-o", "json").stdout)[0]["hits"] == 0
+
+    # Locked by another process: not waited for as a run would wait. (Nothing in this
+    # process may open the file meanwhile: closing it would drop the lock.)
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as conn:
+        conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()  # takes the lock
+        started = time.monotonic()
+        assert _hits_when_listed() == [None] * 4
+        assert time.monotonic() - started < 20
+    for suffix in ("", "-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+
+    # Missing: none is created just to count hits.
+    assert _hits_when_listed() == [None] * 4
+    assert not database.exists()
+
+    # Another application's database, or garbage: hits are unknown, a note says why, and
+    # the file is left as it was.
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+        conn.commit()
+    assert _hits_when_listed() == [None] * 4
+    noted = cli("cache", "ls").stderr
+    assert "cache hits are unknown" in noted and "customers" in noted
+    garbage = b"this is not SQLite \x00\xff" * 500
+    database.write_bytes(garbage)
+    assert _hits_when_listed() == [None] * 4
+    assert database.read_bytes() == garbage

@@ -217,3 +217,41 @@ def test_names_are_shown_as_written_not_as_rich_markup(
         result = runnel_cli(*args)
         assert result.returncode == 0, result.stderr
         assert "[bold]odd[/bold]-name" in result.stdout
+
+
+def _table_rows(text: str, first_header: str) -> list[list[str]]:
+    """The rows of the Rich table in ``text`` whose header starts with ``first_header``."""
+    rows: list[list[str]] = []
+    inside = False
+    for line in text.splitlines():
+        cells = [c.strip() for c in re.split("[│┃]", line)[1:-1]]
+        if line.startswith("┃"):
+            inside = cells[0] == first_header
+            if inside:
+                rows.append(cells)
+        elif line.startswith("│") and inside:
+            rows.append(cells)
+    return rows
+
+
+def test_inspect_and_task_run_ls_show_task_runs_alike(runnel_cli: Runner) -> None:
+    inspected = _table_rows(runnel_cli("flow-run", "inspect", "first-etl").stdout, "ID")
+    listed = _table_rows(runnel_cli("task-run", "ls", "--flow-run", "first-etl").stdout, "ID")
+    flow_run_column = listed[0].index("Flow run")
+    assert [row[:flow_run_column] + row[flow_run_column + 1 :] for row in listed] == inspected
+    assert inspected[0] == ["ID", "Name", "State", "Runs", "Runner", "Start", "Duration"]
+    assert len(inspected) == 3
+
+
+def test_logs_of_a_run_without_log_lines_say_so(runnel_cli: Runner) -> None:
+    from tests.store.test_contract import flow_run
+
+    from runnel.store import get_store
+    from runnel.store.base import Batch
+
+    quiet = flow_run(name="quiet-run", state_type="COMPLETED", state_name="Completed")
+    get_store().write(Batch(flow_runs=[quiet]))
+    result = runnel_cli("flow-run", "logs", "quiet-run")
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr == "no log lines for flow run 'quiet-run'\n"

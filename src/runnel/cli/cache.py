@@ -35,17 +35,37 @@ def _storage(location: str | None) -> Any:
     return storage_from(location)
 
 
-def _hits() -> dict[str, int]:
-    from runnel.store import get_store
-
-    return get_store().cache_hits()
+# Hits are extra: a history locked by another process is not waited for as long as a run would.
+HITS_BUSY_TIMEOUT_SECONDS = 2.0
 
 
-def _as_json(metadata: Any, hits: dict[str, int]) -> dict[str, Any]:
+def _hits() -> dict[str, int] | None:
+    """Cache hits by key from the run history; None (shown as '-') when it cannot be read."""
+    from runnel.exceptions import RunnelError
+    from runnel.settings import get_settings
+    from runnel.store import open_store
+
+    try:
+        settings = get_settings()
+        if not (settings.database_url or settings.api_url) and not settings.database_path.exists():
+            return None  # no history yet: none is created just to count hits
+        store = open_store(settings, busy_timeout=HITS_BUSY_TIMEOUT_SECONDS)
+        try:
+            return store.cache_hits()
+        finally:
+            store.close()
+    except RunnelError as error:
+        typer.echo(
+            f"Note: cache hits are unknown, the run history cannot be read: {error}", err=True
+        )
+        return None
+
+
+def _as_json(metadata: Any, hits: dict[str, int] | None) -> dict[str, Any]:
     data = metadata.to_dict()
     data["created"] = iso_utc(metadata.created)
     data["expiration"] = iso_utc(metadata.expiration)
-    data["hits"] = hits.get(metadata.key, 0)
+    data["hits"] = None if hits is None else hits.get(metadata.key, 0)
     return dict(data)
 
 
@@ -78,7 +98,7 @@ def list_records(
             local_time(r.created),
             expires,
             _size(r.size),
-            hits.get(r.key, 0),
+            None if hits is None else hits.get(r.key, 0),
             format_duration(r.duration_seconds),
         )
     console().print(table if records else "No cache records.")

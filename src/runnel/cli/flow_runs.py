@@ -21,8 +21,8 @@ from runnel.cli.output import (
     print_json,
     record_json,
     short_id,
-    short_task_id,
     state_text,
+    task_run_table,
 )
 from runnel.logging.setup import RunFormatter
 from runnel.store.base import FlowRunRecord, LogRecord, StateRecord, Store, TaskRunRecord
@@ -142,18 +142,7 @@ def _print_flow_run(
             record.message,
         )
     out.print(history)
-    tasks = make_table("ID", "Name", "State", "Runs", "Runner", "Duration", title="Task runs")
-    for task_run in task_runs:
-        add_row(
-            tasks,
-            short_task_id(task_run.id),
-            task_run.name,
-            state_text(task_run.state_type, task_run.state_name),
-            task_run.run_count,
-            task_run.runner or "direct",
-            format_duration(duration_seconds(task_run.start_time, task_run.end_time)),
-        )
-    out.print(tasks if task_runs else "No task runs.")
+    out.print(task_run_table(task_runs, title="Task runs") if task_runs else "No task runs.")
 
 
 def _compact(value: Any) -> str | None:
@@ -169,6 +158,9 @@ def show_logs(id_or_name: IdOrName) -> None:
         run = find_flow_run(store, id_or_name)
         lines = store.list_logs(run.id)
         labels = _run_labels(store, run, lines)
+    if not lines:
+        typer.echo(f"no log lines for flow run {run.name!r}", err=True)
+        return
     formatter = RunFormatter()
     for line in lines:
         label = labels.get(line.task_run_id or run.id, f"Task run {short_id(line.task_run_id)!r}")

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from runnel.store.base import TaskRunRecord
+
 TIME_FIELDS = frozenset({"created", "start_time", "end_time", "heartbeat", "timestamp"})
 JSON_FIELDS = frozenset({"parameters", "tags"})
 STATE_STYLES = {
@@ -74,6 +76,31 @@ def state_text(state_type: str, state_name: str) -> Text:
     return Text(state_name, style=STATE_STYLES.get(state_type, ""))
 
 
+def task_run_table(
+    task_runs: list[TaskRunRecord],
+    flow_run_names: dict[str, str] | None = None,
+    title: str | None = None,
+) -> Table:
+    """Task runs, one row each; with ``flow_run_names`` (id: name), a column for their flow run."""
+    columns = ["ID", "Name", "Flow run", "State", "Runs", "Runner", "Start", "Duration"]
+    if flow_run_names is None:
+        columns.remove("Flow run")
+    table = make_table(*columns, title=title)
+    for t in task_runs:
+        cells: list[object] = [short_task_id(t.id), t.name]
+        if flow_run_names is not None:
+            cells.append(flow_run_names.get(t.flow_run_id or "", short_id(t.flow_run_id)))
+        cells += [
+            state_text(t.state_type, t.state_name),
+            t.run_count,
+            t.runner or "direct",
+            local_time(t.start_time),
+            format_duration(duration_seconds(t.start_time, t.end_time)),
+        ]
+        add_row(table, *cells)
+    return table
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
@@ -90,15 +117,18 @@ def short_task_id(run_id: str | None) -> str | None:
 
 
 def iso_utc(timestamp: float | None) -> str | None:
-    """``2024-05-01T14:02:11.402000+00:00``; ``None`` stays ``None``."""
+    """``2024-05-01T14:02:11.402000+00:00``; ``None`` (or a time past year 9999) is ``None``."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+    except (OverflowError, ValueError, OSError):  # a lease of a thousand years expires
+        return None
 
 
 def local_time(timestamp: float | None, date: bool = True) -> str | None:
     """``2024-05-01 16:02:11`` (or ``16:02:11.402`` without the date), in local time."""
-    if timestamp is None:
+    if timestamp is None or iso_utc(timestamp) is None:
         return None
     if date:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))

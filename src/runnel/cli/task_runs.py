@@ -10,17 +10,10 @@ from runnel.cli.history import find_flow_run, reading_history
 from runnel.cli.output import (
     OutputFormat,
     OutputOption,
-    add_row,
     console,
-    duration_seconds,
-    format_duration,
-    local_time,
-    make_table,
     print_json,
     record_json,
-    short_id,
-    short_task_id,
-    state_text,
+    task_run_table,
 )
 
 app = typer.Typer(help="Look at task runs.", no_args_is_help=True)
@@ -62,18 +55,4 @@ def list_task_runs(
     if output is OutputFormat.json:
         print_json([record_json(t) for t in task_runs])
         return
-    table = make_table("ID", "Name", "Flow run", "State", "Runs", "Runner", "Start", "Duration")
-    for t in task_runs:
-        flow_run_name = flow_run_names.get(t.flow_run_id or "", short_id(t.flow_run_id))
-        add_row(
-            table,
-            short_task_id(t.id),
-            t.name,
-            flow_run_name,
-            state_text(t.state_type, t.state_name),
-            t.run_count,
-            t.runner or "direct",
-            local_time(t.start_time),
-            format_duration(duration_seconds(t.start_time, t.end_time)),
-        )
-    console().print(table if task_runs else "No task runs.")
+    console().print(task_run_table(task_runs, flow_run_names) if task_runs else "No task runs.")

@@ -14,22 +14,23 @@ _store_pid = 0
 _lock = threading.Lock()
 
 
-def open_store(settings: Settings) -> Store:
-    """A new store for these settings (the caller closes it)."""
+def open_store(settings: Settings, busy_timeout: float | None = None) -> Store:
+    """A new store for these settings (the caller closes it).
+
+    ``busy_timeout``: how long a SQLite history may stay locked by another process before
+    giving up (default: ``runnel.store.sqlite.BUSY_TIMEOUT_SECONDS``).
+    """
     url = settings.database_url
     if settings.api_url and not url:
         raise NotSupportedYet(
             "RUNNEL_API_URL (server mode) is not supported yet: unset it to use the embedded "
             "SQLite history, or set RUNNEL_DATABASE_URL=postgresql://... to share a database"
         )
-    if not url:
-        from runnel.store.sqlite import SQLiteStore
+    if not url or url.startswith("sqlite:///"):
+        from runnel.store.sqlite import BUSY_TIMEOUT_SECONDS, SQLiteStore
 
-        return SQLiteStore(settings.database_path)
-    if url.startswith("sqlite:///"):
-        from runnel.store.sqlite import SQLiteStore
-
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        path = url.removeprefix("sqlite:///") if url else settings.database_path
+        return SQLiteStore(path, BUSY_TIMEOUT_SECONDS if busy_timeout is None else busy_timeout)
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         from runnel.store.postgres import PostgresStore
 
