@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from runnel.exceptions import ConfigurationError
 
@@ -21,6 +21,12 @@ EPSILON = 1e-9
 FORBIDDEN_NAME_CHARACTERS = "/%&><"
 MIN_LEASE_SECONDS = 1.0
 DEFAULT_LEASE_SECONDS = 300.0
+TAG_PREFIX = "tag:"  # a task tagged "db" holds a slot of the limit "tag:db" while it runs
+MAX_SLOTS = 2**31 - 1  # the slot_limit column is a 32-bit INTEGER on PostgreSQL
+# The longest a denied caller sleeps before asking again. A tiny decay or a huge lease can
+# compute waits of centuries, which time.sleep and lock timeouts refuse (OverflowError);
+# waking now and then to ask again costs one query and also notices a changed limit.
+MAX_PAUSE_SECONDS = 60.0
 
 
 class LimitState(Protocol):
@@ -53,22 +59,13 @@ def is_rate_limit(record: LimitState) -> bool:
 
 def check_occupy(records: Iterable[LimitState], occupy: int) -> None:
     """Raise at once when ``occupy`` could never be granted by one of the active limits."""
-    if isinstance(occupy, bool) or not isinstance(occupy, int) or occupy < 1:
-        raise ConfigurationError(f"occupy must be a whole number of slots >= 1, not {occupy!r}")
+    validate_occupy(occupy)
     for record in records:
         if record.active and occupy > record.limit:
             raise ConfigurationError(
                 f"occupy={occupy} is more than limit '{record.name}' allows ({record.limit} "
                 "slots): it could never be granted"
             )
-
-
-def blocked_by(records: Sequence[LimitState], occupy: int, now: float) -> list[str]:
-    """Names of the active limits that cannot give ``occupy`` slots at ``now``."""
-    check_occupy(records, occupy)
-    return [
-        r.name for r in records if r.active and current_slots(r, now) + occupy > r.limit + EPSILON
-    ]
 
 
 def wait_seconds(record: LimitState, occupy: int, now: float) -> float | None:
@@ -79,19 +76,35 @@ def wait_seconds(record: LimitState, occupy: int, now: float) -> float | None:
     return max(0.0, excess / record.slot_decay_per_second)
 
 
-def decide(records: Sequence[LimitState], occupy: int, now: float) -> tuple[bool, float | None]:
+class Decision(NamedTuple):
+    """Whether an acquisition is granted; if not, how long to wait and which limits block."""
+
+    granted: bool
+    wait_seconds: float | None  # None: until a holder of a concurrency limit releases
+    blocked: tuple[str, ...] = ()
+
+
+def decide(records: Sequence[LimitState], occupy: int, now: float) -> Decision:
     """Whether every active limit can give ``occupy`` slots now, else how long to wait.
 
     All or nothing: one blocking limit denies the whole acquisition. The wait is the longest
     rate-limit wait, or None when a concurrency limit blocks (it frees only on release).
+    ``occupy`` is one ``check_occupy`` has accepted.
     """
-    blocking = set(blocked_by(records, occupy, now))
-    if not blocking:
-        return True, 0.0
-    waits = [wait_seconds(r, occupy, now) for r in records if r.name in blocking]
+    blocked = tuple(
+        r.name for r in records if r.active and current_slots(r, now) + occupy > r.limit + EPSILON
+    )
+    if not blocked:
+        return Decision(True, 0.0)
+    waits = [wait_seconds(r, occupy, now) for r in records if r.name in blocked]
     if any(w is None for w in waits):
-        return False, None
-    return False, max(w for w in waits if w is not None)
+        return Decision(False, None, blocked)
+    return Decision(False, max(w for w in waits if w is not None), blocked)
+
+
+def pause_seconds(wait: float) -> float:
+    """How long to sleep for a computed ``wait``: at most ``MAX_PAUSE_SECONDS``, then ask again."""
+    return min(wait, MAX_PAUSE_SECONDS)
 
 
 def validate_name(name: str) -> str:
@@ -105,9 +118,6 @@ def validate_name(name: str) -> str:
             f"{' '.join(FORBIDDEN_NAME_CHARACTERS)}"
         )
     return name
-
-
-MAX_SLOTS = 2**31 - 1  # what every database's INTEGER holds
 
 
 def validate_settings(limit: int | None, slot_decay_per_second: float | None) -> None:
@@ -128,17 +138,44 @@ def validate_settings(limit: int | None, slot_decay_per_second: float | None) ->
         )
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def validate_lease_duration(seconds: float) -> float:
-    """``seconds`` if it can be a lease's length (at least one second)."""
-    if not isinstance(seconds, int | float) or not seconds >= MIN_LEASE_SECONDS:
+    """``seconds`` if it can be a lease's length: a finite number of seconds, at least one."""
+    if not _is_number(seconds) or not MIN_LEASE_SECONDS <= seconds < math.inf:
         raise ConfigurationError(
-            f"lease_duration must be at least {MIN_LEASE_SECONDS:g} s, not {seconds!r}"
+            f"lease_duration must be a finite number of seconds, at least "
+            f"{MIN_LEASE_SECONDS:g} s (default {DEFAULT_LEASE_SECONDS:g}), not {seconds!r}"
         )
     return float(seconds)
+
+
+def validate_occupy(occupy: int) -> int:
+    """``occupy`` if it is a whole number of slots, at least one."""
+    if not isinstance(occupy, int) or isinstance(occupy, bool) or occupy < 1:
+        raise ConfigurationError(f"occupy must be a whole number of slots >= 1, not {occupy!r}")
+    return occupy
+
+
+def validate_timeout(seconds: float | None) -> float | None:
+    """``timeout_seconds`` if it is None (wait as long as it takes) or a number >= 0."""
+    if seconds is not None and (not _is_number(seconds) or not seconds >= 0):
+        raise ConfigurationError(
+            f"timeout_seconds must be None (wait as long as it takes) or a number of seconds "
+            f">= 0, not {seconds!r}"
+        )
+    return None if seconds is None else float(seconds)
 
 
 def normalize_names(names: str | Sequence[str]) -> tuple[str, ...]:
     """One name or many as a tuple without duplicates, in the order given."""
     if isinstance(names, str):
         names = [names]
+    elif not isinstance(names, Sequence):
+        raise ConfigurationError(
+            f"names must be a limit's name or a list of names, like 'db' or ['db', 'api'], "
+            f"not {names!r}"
+        )
     return tuple(dict.fromkeys(validate_name(n) for n in names))

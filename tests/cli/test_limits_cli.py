@@ -224,6 +224,26 @@ def test_reset_frees_the_slots_and_inspect_shows_holders() -> None:
     assert (data["active_slots"], data["leases"]) == (0, [])
 
 
+def test_inspect_shows_a_lease_of_a_thousand_years() -> None:
+    ok("gcl", "create", "db", "--limit", "1")
+    from runnel.concurrency.sync import concurrency
+
+    with concurrency("db", lease_duration=1e300):
+        [lease] = as_json("gcl", "inspect", "db")["leases"]
+        assert lease["expires"] is None and lease["expires_in_seconds"] > 1e299
+        assert "expires in 1e+300 s" in ok("gcl", "inspect", "db")
+
+
+def test_the_cli_and_the_library_share_one_largest_limit() -> None:
+    import runnel.cli.limits
+    import runnel.limits
+
+    assert runnel.cli.limits.MAX_SLOTS is runnel.limits.MAX_SLOTS  # one definition, imported
+    largest = str(runnel.limits.MAX_SLOTS)
+    ok("gcl", "create", "big", "--limit", largest)
+    one_line_error("gcl", "create", "bigger", "--limit", f"{largest}1", code=2)
+
+
 # -- mistakes: one line, a non-zero exit, nothing written ------------------------------------------
 
 

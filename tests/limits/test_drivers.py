@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import os
+import re
+import socket
+import sqlite3
 import threading
+import time
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,9 +22,11 @@ from runnel import runtime
 from runnel.clock import FakeClock
 from runnel.concurrency import asyncio as aconc
 from runnel.concurrency import sync
+from runnel.concurrency._acquirer import holder
 from runnel.exceptions import AcquireTimeout, ConfigurationError, LimitNotFound
-from runnel.limits import current_slots
+from runnel.limits import MAX_PAUSE_SECONDS, current_slots
 from runnel.store import get_store
+from runnel.store.sqlite import SQLiteStore
 
 
 @pytest.fixture
@@ -156,3 +167,139 @@ def test_rate_limit_refuses_a_concurrency_limit() -> None:
     get_store().create_limit("db", 2)
     with pytest.raises(ConfigurationError, match="no slot decay"):
         sync.rate_limit("db")
+
+
+def test_cancelling_callers_during_the_acquire_leaves_no_slot_taken() -> None:
+    store = get_store()
+    assert isinstance(store, SQLiteStore)
+    store.create_limit("db", 1)
+
+    async def hold_forever() -> None:
+        async with aconc.concurrency("db"):
+            await asyncio.sleep(60)
+
+    async def cancel_after(seconds: float) -> None:
+        caller = asyncio.create_task(hold_forever())
+        await asyncio.sleep(seconds)
+        caller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+
+    async def main() -> None:
+        # At a different moment each time: before, during and after the worker thread's
+        # acquire transaction commits.
+        for attempt in range(80):
+            await cancel_after(attempt % 20 * 0.0005)
+        # Surely during: another connection holds the write lock, so the acquire waits for it
+        # in its thread, and commits only after its caller has gone; then asyncio.run ends.
+        writer = sqlite3.connect(store.path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            await cancel_after(0.2)
+        finally:
+            writer.execute("COMMIT")
+            writer.close()
+
+    asyncio.run(main())
+    assert store.list_leases("db") == []
+    assert slots("db", time.time()) == 0.0
+    with sync.concurrency("db", timeout_seconds=0.5):  # nobody is queued ahead either
+        pass
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ({"names": None}, "names must be a limit's name or a list of names"),
+        ({"names": 3}, "names must be a limit's name"),
+        ({"occupy": None}, "occupy must be a whole number of slots >= 1, not None"),
+        ({"occupy": "2"}, "occupy must be a whole number"),
+        ({"occupy": -1}, "occupy must be a whole number"),
+        ({"occupy": 1.0}, "occupy must be a whole number"),
+        ({"timeout_seconds": "soon"}, "timeout_seconds must be None (wait as long as it"),
+        ({"timeout_seconds": -1}, "timeout_seconds must be None"),
+        ({"timeout_seconds": math.nan}, "timeout_seconds must be None"),
+    ],
+)
+def test_bad_arguments_fail_at_once_saying_what_to_pass(
+    arguments: dict[str, Any], fragment: str
+) -> None:
+    get_store().create_limit("db", 2)
+    get_store().create_limit("api", 2, slot_decay_per_second=1.0)
+    calls = {"names": "db", **arguments}
+    rate_calls = {**calls, "names": "api" if calls["names"] == "db" else calls["names"]}
+    with pytest.raises(ConfigurationError) as raised, sync.concurrency(**calls):
+        pass
+    assert fragment in str(raised.value)
+    with pytest.raises(ConfigurationError, match=re.escape(fragment)):
+        sync.rate_limit(**rate_calls)
+
+    async def both() -> None:
+        with pytest.raises(ConfigurationError, match=re.escape(fragment)):
+            async with aconc.concurrency(**calls):
+                pass
+        with pytest.raises(ConfigurationError, match=re.escape(fragment)):
+            await aconc.rate_limit(**rate_calls)
+
+    asyncio.run(both())
+    assert get_store().list_leases("db") == []
+
+
+@pytest.mark.parametrize("lease", [math.inf, math.nan, 0, True, "300"])
+def test_a_lease_duration_that_is_not_a_finite_number_of_seconds_is_refused(lease: Any) -> None:
+    get_store().create_limit("db", 1)
+    with (
+        pytest.raises(ConfigurationError, match="lease_duration must be a finite number"),
+        sync.concurrency("db", lease_duration=lease),
+    ):
+        pass
+
+
+def test_a_huge_lease_is_renewed_without_overflowing_the_renewer() -> None:
+    from runnel.concurrency._local import RENEWER
+
+    store = get_store()
+    store.create_limit("db", 1)
+    with sync.concurrency("db", lease_duration=1e300):
+        thread = RENEWER._thread
+        assert thread is not None
+        time.sleep(0.1)  # the renewer computes its next wait, a third of the lease
+        assert thread.is_alive()
+        [lease] = store.list_leases("db")
+        assert lease.expires > 1e299
+    assert store.list_leases("db") == []
+
+
+def test_a_tiny_decay_sleeps_at_most_the_cap_between_attempts(clock: FakeClock) -> None:
+    get_store().create_limit("slow", 1, slot_decay_per_second=1e-300, now=clock.now())
+    sync.rate_limit("slow")
+    with pytest.raises(AcquireTimeout):
+        sync.rate_limit("slow", timeout_seconds=3 * MAX_PAUSE_SECONDS + 1)
+    assert clock.slept == [MAX_PAUSE_SECONDS] * 3 + [1.0]
+
+
+def test_the_holder_is_named_once_per_process_and_anew_in_a_forked_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hostname = socket.gethostname()
+    lookups: list[str] = []
+
+    def counting_gethostname() -> str:
+        lookups.append(hostname)
+        return hostname
+
+    monkeypatch.setattr(socket, "gethostname", counting_gethostname)
+    assert {holder() for _ in range(5)} == {f"{hostname}:{os.getpid()}"}
+    assert len(lookups) <= 1
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        child = os.fork()
+    if child == 0:
+        os.write(write_end, holder().encode())
+        os._exit(0)
+    os.close(write_end)
+    named = os.read(read_end, 1000).decode()
+    os.close(read_end)
+    os.waitpid(child, 0)
+    assert named == f"{hostname}:{child}"

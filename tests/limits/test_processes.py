@@ -141,3 +141,23 @@ def test_renewal_keeps_a_long_holders_slots(tmp_path: Path) -> None:
     assert events(record, "end")
     with concurrency("db", timeout_seconds=1):
         pass
+
+
+def test_a_rate_limit_that_frees_a_slot_in_centuries_sleeps_without_overflowing(
+    tmp_path: Path,
+) -> None:
+    get_store().create_limit("crawl", 1, slot_decay_per_second=1e-300)
+    record = tmp_path / "crawl.txt"
+    start = time.time()
+    worker = spawn("rate", "crawl", record, start, start + 60)
+    try:
+        deadline = time.time() + 20
+        while not events(record, "grant"):
+            assert time.time() < deadline and worker.poll() is None
+            time.sleep(0.02)
+        time.sleep(0.5)  # its second call computed a wait of 1e300 s and sleeps on it
+        assert worker.poll() is None, "the worker died instead of waiting"
+        assert len(events(record, "grant")) == 1
+    finally:
+        worker.kill()
+        worker.wait()

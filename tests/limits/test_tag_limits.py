@@ -8,6 +8,10 @@ from pathlib import Path
 
 from runnel import flow, task
 from runnel.cache_policies import INPUTS
+from runnel.concurrency._acquirer import BACKOFF_START_SECONDS, HEAD_OF_QUEUE_SECONDS
+from runnel.concurrency.sync import concurrency
+from runnel.concurrency.tags import TagGate
+from runnel.limits import MAX_PAUSE_SECONDS
 from runnel.store import get_store
 from runnel.task_runners import ThreadPoolTaskRunner
 
@@ -150,3 +154,28 @@ def test_submitted_cache_hits_take_no_slot_even_when_the_limit_is_full() -> None
     runs = store.list_task_runs(store.list_flow_runs(limit=1)[0].id)
     hit = next(r for r in runs if r.task_name == "cached")
     assert [s.name for s in store.list_states(hit.id)] == ["Pending", "Cached"]
+
+
+def test_a_tag_gate_waits_by_its_place_in_the_queue() -> None:
+    _limit("db", 1)
+    with concurrency("tag:db"):
+        first, second = TagGate(("tag:db",)), TagGate(("tag:db",))
+        # Next in line: asks again at once, so that a freed slot does not stay idle.
+        assert first.try_acquire() == HEAD_OF_QUEUE_SECONDS
+        # One caller ahead of it: backs off, doubling, like every other waiter.
+        assert second.try_acquire() == BACKOFF_START_SECONDS
+        assert second.try_acquire() == 2 * BACKOFF_START_SECONDS
+    assert first.try_acquire() is None  # first come, first served
+    assert second.try_acquire() is not None
+    first.release()
+    assert second.try_acquire() is None
+    second.release()
+    assert get_store().list_leases("tag:db") == []
+
+
+def test_a_tag_gate_on_a_crawling_rate_limit_pauses_at_most_the_cap() -> None:
+    get_store().create_limit("tag:slow", 1, slot_decay_per_second=1e-300, now=time.time())
+    first, second = TagGate(("tag:slow",)), TagGate(("tag:slow",))
+    assert first.try_acquire() is None
+    assert second.try_acquire() == MAX_PAUSE_SECONDS
+    first.release()

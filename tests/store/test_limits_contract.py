@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tests.store import test_contract
 
 from runnel.exceptions import ConfigurationError
-from runnel.limits import current_slots
+from runnel.limits import MAX_PAUSE_SECONDS, current_slots
 from runnel.store.base import Acquisition, LimitRecord, Store
 from runnel.store.migrations import LATEST
+from runnel.store.sql import WAITER_TTL_SECONDS
+from runnel.store.sqlite import SQLiteStore
 
 # The same fixtures as the rest of the contract: a fresh SQLite file, or a PostgreSQL schema.
 open_store = test_contract.open_store
@@ -212,3 +216,40 @@ def test_rate_limit_waits_count_the_callers_ahead(store: Store) -> None:
     c = store.acquire_slots(["r"], 1, 0.2, waiter_id="c")
     assert b.wait_seconds == pytest.approx(0.9)
     assert c.wait_seconds == pytest.approx(1.8)  # behind b, not beside it
+
+
+def test_a_waiter_that_leaves_the_queue_holds_back_nobody(store: Store) -> None:
+    store.create_limit("q", 1, now=0.0)
+    assert store.acquire_slots(["q"], 1, 1.0, "holder", 100.0, "h", "w-holder").granted
+    assert not store.acquire_slots(["q"], 1, 2.0, "gone", 100.0, "h", "w-gone").granted
+    store.leave_queue("w-gone")  # cancelled, or timed out
+    store.leave_queue("w-gone")  # twice: nothing more
+    store.release_slots("holder", 3.0)
+    assert store.acquire_slots(["q"], 1, 3.0, "next", 100.0, "h", "w-next").granted
+
+
+def test_a_dead_waiter_of_a_crawling_rate_limit_loses_its_place_after_the_longest_pause(
+    store: Store,
+) -> None:
+    store.create_limit("crawl", 1, slot_decay_per_second=1e-300, now=0.0)
+    assert store.acquire_slots(["crawl"], 1, 0.0, waiter_id="a").granted
+    gone = store.acquire_slots(["crawl"], 1, 1.0, waiter_id="gone")
+    assert gone.wait_seconds == pytest.approx(1e300) and gone.ahead == 0
+    # 'gone' would have asked again after MAX_PAUSE_SECONDS at the latest: it died instead.
+    later = 1.0 + MAX_PAUSE_SECONDS + WAITER_TTL_SECONDS + 1
+    assert store.acquire_slots(["crawl"], 1, later, waiter_id="next").ahead == 0
+
+
+def test_an_attempt_reads_the_callers_place_in_the_queue_once(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "runnel.db")
+    try:
+        store.create_limit("q", 1, now=T0)
+        assert store.acquire_slots(["q"], 1, T0, "holder", T0 + 60, "h", "w-holder").granted
+        statements: list[str] = []
+        store._conn.set_trace_callback(statements.append)
+        got = store.acquire_slots(["q"], 1, T0 + 1, "next", T0 + 60, "h", "w-next")
+        store._conn.set_trace_callback(None)
+        assert got == Acquisition(False, None, blocked=("q",))
+        assert sum("MIN(since)" in statement for statement in statements) == 1
+    finally:
+        store.close()

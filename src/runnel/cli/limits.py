@@ -23,12 +23,11 @@ from runnel.cli.output import (
     make_table,
     print_json,
 )
+from runnel.limits import MAX_SLOTS, TAG_PREFIX
 from runnel.store.base import LeaseRecord, LimitRecord, Store
 from runnel.store.factory import get_store
 
-TAG_PREFIX = "tag:"
 GCL = "global concurrency limit"
-MAX_SLOTS = 2**31 - 1  # the slot_limit column is a 32-bit INTEGER on PostgreSQL
 
 gcl_app = typer.Typer(
     help="Global concurrency and rate limits, shared by every process "
@@ -312,7 +311,7 @@ def _show(name: str, output: OutputFormat, title: str, unknown: str) -> None:
             holders,
             lease["holder"],
             lease["slots"],
-            f"expires in {left:.0f} s" if left > 0 else "expired",
+            f"expires in {round(left):.10g} s" if left > 0 else "expired",
         )
     out.print(holders if leases else "No holders.")
 

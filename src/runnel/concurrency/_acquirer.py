@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 
 from runnel.clock import Clock
 from runnel.exceptions import AcquireTimeout, LimitNotFound, MissingContext
-from runnel.limits import normalize_names, validate_lease_duration
+from runnel.limits import (
+    normalize_names,
+    pause_seconds,
+    validate_lease_duration,
+    validate_occupy,
+    validate_timeout,
+)
 from runnel.loggers import get_run_logger
 from runnel.store.base import Acquisition, Store
 
@@ -27,11 +33,16 @@ HEAD_OF_QUEUE_SECONDS = 0.003
 
 _warned: set[tuple[int, str]] = set()
 _warned_lock = threading.Lock()
+_holder = (0, "")  # (pid, "hostname:pid"): a forked child names itself anew
 
 
 def holder() -> str:
     """Who holds a lease, for ``inspect``: ``hostname:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    global _holder
+    pid = os.getpid()
+    if _holder[0] != pid:
+        _holder = (pid, f"{socket.gethostname()}:{pid}")
+    return _holder[1]
 
 
 def log(level: int, message: str) -> None:
@@ -97,12 +108,13 @@ class Acquirer:
         clock: Clock,
         lease_duration: float | None = None,
     ) -> Acquirer:
+        """A caller's attempts, its arguments checked here so that mistakes fail at once."""
         if lease_duration is not None:
             lease_duration = validate_lease_duration(lease_duration)
         return cls(
             names=normalize_names(names),
-            occupy=occupy,
-            timeout_seconds=timeout_seconds,
+            occupy=validate_occupy(occupy),
+            timeout_seconds=validate_timeout(timeout_seconds),
             strict=strict,
             clock=clock,
             lease_duration=lease_duration,
@@ -149,21 +161,37 @@ class Acquirer:
                     f"{self.occupy} slot(s) of limit {_quoted(blocked)} not granted within "
                     f"timeout_seconds={self.timeout_seconds:g}"
                 )
-        if got.wait_seconds is None and not got.ahead:
-            # Next in line: ask again very soon, so that a freed slot does not stay idle.
-            seconds, on_release = HEAD_OF_QUEUE_SECONDS, True
-            message = f"Waiting for a free slot of limit {_quoted(blocked)}"
-        elif got.wait_seconds is None:
-            seconds, on_release = self.backoff, True
-            self.backoff = min(self.backoff * 2, BACKOFF_CAP_SECONDS)
+        pause = self.pause(got)
+        if got.wait_seconds is None:
             message = f"Waiting for a free slot of limit {_quoted(blocked)}"
         else:
-            seconds, on_release = got.wait_seconds, False
-            self.backoff = BACKOFF_START_SECONDS
-            message = f"Waiting {round(seconds, 3):g} s for rate limit {_quoted(blocked)}"
+            message = f"Waiting {round(got.wait_seconds, 3):g} s for rate limit {_quoted(blocked)}"
         log(logging.DEBUG if self.waited else logging.INFO, message)
         self.waited = True
-        return Pause(seconds if remaining is None else min(seconds, remaining), on_release)
+        if remaining is not None and remaining < pause.seconds:
+            return Pause(remaining, pause.on_release)
+        return pause
+
+    def pause(self, got: Acquisition) -> Pause:
+        """How long to wait after the denied attempt ``got``, by its place in the queue."""
+        if got.wait_seconds is None and not got.ahead:
+            # Next in line: ask again very soon, so that a freed slot does not stay idle.
+            return Pause(HEAD_OF_QUEUE_SECONDS, on_release=True)
+        if got.wait_seconds is None:
+            seconds, self.backoff = self.backoff, min(self.backoff * 2, BACKOFF_CAP_SECONDS)
+            return Pause(seconds, on_release=True)
+        self.backoff = BACKOFF_START_SECONDS
+        return Pause(pause_seconds(got.wait_seconds), on_release=False)
+
+    def leave_queue(self, store: Store) -> None:
+        """Give up this caller's place in the limits' queue (timed out, cancelled, interrupted)."""
+        try:
+            store.leave_queue(self.waiter_id)
+        except Exception as error:  # the place expires by itself within seconds
+            log(
+                logging.WARNING,
+                f"could not leave the queue of limit {_quoted(self.names)}: {error}",
+            )
 
     @property
     def holds_lease(self) -> bool:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from runnel.concurrency._acquirer import log
+from runnel.limits import pause_seconds
 from runnel.runtime import get_clock
 from runnel.store import get_store
 
@@ -92,7 +93,7 @@ class Renewer:
                 now = time.monotonic()
                 due = min(due for due, _, _ in self._leases.values())
                 if due > now:
-                    self._cond.wait(due - now)
+                    self._cond.wait(pause_seconds(due - now))
                     continue
                 todo = [(i, d, n) for i, (at, d, n) in self._leases.items() if at <= now]
                 for lease_id, duration, names in todo:

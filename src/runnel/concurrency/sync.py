@@ -19,13 +19,18 @@ def _acquire(acquirer: Acquirer, store: Store) -> None:
     acquirer.check_strict(store)
     while True:
         since = RELEASES.generation()
-        pause = acquirer.after(acquirer.attempt(store))
-        if pause is None:
-            return
-        if pause.on_release:
-            RELEASES.wait(pause.seconds, since)
-        else:
-            acquirer.clock.sleep(pause.seconds)
+        got = acquirer.attempt(store)
+        try:
+            pause = acquirer.after(got)
+            if pause is None:
+                return
+            if pause.on_release:
+                RELEASES.wait(pause.seconds, since)
+            else:
+                acquirer.clock.sleep(pause.seconds)
+        except BaseException:
+            acquirer.leave_queue(store)
+            raise
 
 
 @contextmanager

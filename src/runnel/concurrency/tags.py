@@ -10,13 +10,12 @@ import threading
 import time
 from collections.abc import Iterable
 
-from runnel.concurrency._acquirer import BACKOFF_CAP_SECONDS, Acquirer
+from runnel.concurrency._acquirer import Acquirer
 from runnel.concurrency._local import give_back, hold
-from runnel.limits import DEFAULT_LEASE_SECONDS
+from runnel.limits import DEFAULT_LEASE_SECONDS, TAG_PREFIX
 from runnel.runtime import get_clock
 from runnel.store import get_store
 
-TAG_PREFIX = "tag:"
 _EXISTS_FOR_SECONDS = 5.0  # how long a "this tag has (no) limit" answer is trusted
 _known: dict[str, tuple[bool, float]] = {}
 _lock = threading.Lock()
@@ -28,7 +27,6 @@ class TagGate:
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
         self.acquirer = Acquirer.make(names, 1, None, False, get_clock(), DEFAULT_LEASE_SECONDS)
-        self._backoff = 0.01
         self._held = False
 
     def try_acquire(self) -> float | None:
@@ -38,10 +36,7 @@ class TagGate:
             self._held = True
             hold(self.acquirer)
             return None
-        if got.wait_seconds is not None:
-            return got.wait_seconds
-        self._backoff = min(self._backoff * 2, BACKOFF_CAP_SECONDS)
-        return self._backoff
+        return self.acquirer.pause(got).seconds
 
     def release(self) -> None:
         """Give the slots back (once)."""

@@ -282,6 +282,10 @@ class Store(ABC):
         need a ``lease_id``: their slots are held under it until released or expired."""
 
     @abstractmethod
+    def leave_queue(self, waiter_id: str) -> None:
+        """Forget a caller that stopped waiting: those queued behind it no longer wait for it."""
+
+    @abstractmethod
     def release_slots(self, lease_id: str, now: float) -> None:
         """Give back the slots of a lease (nothing if it was already reclaimed)."""
 

@@ -16,11 +16,12 @@ from typing import Any, Protocol
 from runnel.exceptions import ConfigurationError, NotARunnelDatabase
 from runnel.limits import (
     DEFAULT_LEASE_SECONDS,
-    blocked_by,
+    Decision,
     check_occupy,
     current_slots,
     decide,
     is_rate_limit,
+    pause_seconds,
     validate_name,
     validate_settings,
 )
@@ -449,15 +450,17 @@ class SqlStore(Store):
                 )
                 for r in active
             ]
-            ahead = self._waiters_ahead(cur, [r.name for r in fresh], waiter_id, now)
+            active_names = [r.name for r in fresh]
+            since = self._waiting_since(cur, waiter_id, now)
+            ahead = self._waiters_ahead(cur, active_names, waiter_id, since, now)
             queued = [replace(r, active_slots=r.active_slots + ahead.get(r.name, 0)) for r in fresh]
-            granted, wait = decide(queued, occupy, now)
+            decision = decide(queued, occupy, now)
             if waiter_id is not None:
-                self._queue(cur, waiter_id, [r.name for r in fresh], occupy, now, granted, wait)
+                self._queue(cur, waiter_id, active_names, occupy, since, now, decision)
             expires = now + DEFAULT_LEASE_SECONDS if lease_expires is None else lease_expires
             changed = {r.name for r in active if r.name in reclaimed}
-            if granted:
-                changed.update(r.name for r in fresh)
+            if decision.granted:
+                changed.update(active_names)
                 fresh = [replace(r, active_slots=r.active_slots + occupy) for r in fresh]
                 if held:
                     cur.executemany(
@@ -467,14 +470,25 @@ class SqlStore(Store):
             for record in fresh:
                 if record.name in changed:
                     self._save_slots(cur, record.name, record.active_slots, now)
-        blocked = () if granted else tuple(blocked_by(fresh, occupy, now))
-        in_front = 0 if granted else max(ahead.values(), default=0)
-        return Acquisition(granted, None if granted else wait, missing, inactive, blocked, in_front)
+        if decision.granted:
+            return Acquisition(True, None, missing, inactive)
+        in_front = max((ahead.get(name, 0) for name in decision.blocked), default=0)
+        return Acquisition(
+            False, decision.wait_seconds, missing, inactive, decision.blocked, in_front
+        )
+
+    def _waiting_since(self, cur: Cursor, waiter_id: str | None, now: float) -> float:
+        """When this caller joined the queue of its limits (``now`` if it just arrives)."""
+        if waiter_id is None:
+            return now
+        cur.execute("SELECT MIN(since) FROM limit_waiters WHERE id = ?", (waiter_id,))
+        row = cur.fetchone()
+        return now if row is None or row[0] is None else float(row[0])
 
     def _waiters_ahead(
-        self, cur: Cursor, names: Sequence[str], waiter_id: str | None, now: float
+        self, cur: Cursor, names: Sequence[str], waiter_id: str | None, since: float, now: float
     ) -> dict[str, int]:
-        """Slots wanted, per limit, by live callers that started waiting before this one."""
+        """Slots wanted, per limit, by live callers that started waiting before ``since``."""
         if not names:
             return {}
         marks = ", ".join("?" for _ in names)
@@ -482,11 +496,6 @@ class SqlStore(Store):
             f"DELETE FROM limit_waiters WHERE limit_name IN ({marks}) AND expires < ?",
             (*names, now),
         )
-        since = now
-        if waiter_id is not None:
-            cur.execute("SELECT MIN(since) FROM limit_waiters WHERE id = ?", (waiter_id,))
-            row = cur.fetchone()
-            since = now if row is None or row[0] is None else row[0]
         cur.execute(
             f"SELECT limit_name, SUM(occupy) FROM limit_waiters WHERE limit_name IN ({marks}) "
             "AND since < ? AND id <> ? GROUP BY limit_name",
@@ -500,25 +509,25 @@ class SqlStore(Store):
         waiter_id: str,
         names: Sequence[str],
         occupy: int,
+        since: float,
         now: float,
-        granted: bool,
-        wait: float | None,
+        decision: Decision,
     ) -> None:
         """Leave the queue when granted; else keep (or take) this caller's place in it."""
-        if granted:
-            cur.execute("DELETE FROM limit_waiters WHERE id = ?", (waiter_id,))
-            return
-        cur.execute("SELECT MIN(since) FROM limit_waiters WHERE id = ?", (waiter_id,))
-        row = cur.fetchone()
-        since = now if row is None or row[0] is None else row[0]
-        # A place is kept while its caller keeps asking: past this, a dead caller's is freed.
-        expires = now + (wait or 0.0) + WAITER_TTL_SECONDS
         cur.execute("DELETE FROM limit_waiters WHERE id = ?", (waiter_id,))
+        if decision.granted:
+            return
+        # A place is kept while its caller keeps asking: past this, a dead caller's is freed.
+        expires = now + pause_seconds(decision.wait_seconds or 0.0) + WAITER_TTL_SECONDS
         cur.executemany(
             "INSERT INTO limit_waiters (id, limit_name, occupy, since, expires) "
             "VALUES (?, ?, ?, ?, ?)",
             [(waiter_id, name, occupy, since, expires) for name in names],
         )
+
+    def leave_queue(self, waiter_id: str) -> None:
+        with self._transaction(write=True) as cur:
+            cur.execute("DELETE FROM limit_waiters WHERE id = ?", (waiter_id,))
 
     def _reclaim_expired(self, cur: Cursor, names: Sequence[str], now: float) -> dict[str, int]:
         """Delete the leases of these limits that expired before ``now``; their slots by limit."""
