@@ -8,6 +8,9 @@ from typing import Any
 
 from runnel.states import Pending, State
 
+#: The state of a run before its first ``set_state`` (``state_seq`` 0); shared, never recorded.
+NOT_STARTED: State = Pending()
+
 _bits = random.getrandbits  # reseeded by the random module in every forked child
 
 
@@ -54,7 +57,7 @@ class FlowRun:
         self.parameters: dict[str, Any] = {}
         self.parent_task_run_id: str | None = None
         self.tags = tags
-        self.state: State = Pending()
+        self.state: State = NOT_STARTED
         self.state_seq = 0
         self.run_count = 0
         self.created = time.time()
@@ -105,7 +108,7 @@ class TaskRun:
         self.task_key = task_key
         self.flow_run_id = flow_run_id
         self.tags = tags
-        self.state: State = Pending()
+        self.state: State = NOT_STARTED
         self.state_seq = 0
         self.run_count = 0
         self.created = time.time()
