@@ -726,6 +726,35 @@ def test_async_tasks_are_cached_and_computed_once(calls: Calls) -> None:
     assert calls.count == 2
 
 
+def test_an_async_run_cancelled_while_waiting_for_its_key_leaves_the_key_unlocked(
+    runnel_home: Path,
+) -> None:
+    from runnel.results.locks import KeyLock
+
+    @task(cache_policy=INPUTS)
+    async def fetch(x: int) -> int:
+        await asyncio.sleep(0.3)
+        return 2 * x
+
+    @flow
+    async def pipeline() -> None:
+        computing = asyncio.ensure_future(fetch(1))
+        await asyncio.sleep(0.1)  # it holds the key's lock now
+        waiting = asyncio.ensure_future(fetch(1))
+        await asyncio.sleep(0.1)  # it waits for that lock in a worker thread
+        waiting.cancel()
+        assert await computing == 2
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0.2)  # the cancelled run's thread gets the lock, and gives it back
+
+    asyncio.run(pipeline())
+    (record,) = records(runnel_home)
+    lock = KeyLock.for_storage(storage_of(runnel_home), record.key, timeout=2)
+    lock.acquire()  # LockTimeout if the cancelled run kept it
+    lock.release()
+
+
 def test_submitted_and_mapped_runs_are_cached(calls: Calls) -> None:
     @task(cache_policy=INPUTS)
     def inc(x: int) -> int:
@@ -777,3 +806,11 @@ def test_the_history_records_the_hit(calls: Calls) -> None:
         original = runs[0].end_time - runs[0].start_time  # type: ignore[operator]
         saved = runs[1].cache_saved_seconds  # type: ignore[attr-defined]
         assert saved >= 0.2 and saved == pytest.approx(original, abs=0.02)
+
+
+@pytest.mark.parametrize("expiration", [True, float("nan"), float("inf"), 0, -1, "1 day"])
+def test_a_cache_expiration_that_is_not_a_positive_duration_is_refused(expiration: object) -> None:
+    from runnel.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="cache_expiration"):
+        task(cache_policy=INPUTS, cache_expiration=expiration)(lambda x: x)

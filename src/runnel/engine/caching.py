@@ -93,7 +93,6 @@ async def aexecute_cached(
     kwargs: dict[str, Any],
 ) -> State:
     """``execute_cached`` for async tasks (the lock is waited for off the event loop)."""
-    import asyncio
 
     key = _key(task, setup, args, kwargs)
     if key is None:
@@ -102,13 +101,31 @@ async def aexecute_cached(
     if _hit(task, key, setup) is not None:
         return await aexecute(setup, _no_acall)
     lock = task.cache.hold(key)
-    await asyncio.to_thread(lock.__enter__)
+    await _acquire_off_loop(lock)
     try:
         if _hit(task, key, setup) is not None:
             return await aexecute(setup, _no_acall)
         return _store(task, key, setup, await run())
     finally:
         lock.__exit__(None, None, None)
+
+
+async def _acquire_off_loop(lock: Any) -> None:
+    """Take ``lock`` in a worker thread; if the caller is cancelled meanwhile, whatever the
+    thread still takes is given back, so a cancelled run never leaves its key locked."""
+    import asyncio
+
+    acquiring = asyncio.ensure_future(asyncio.to_thread(lock.__enter__))
+    try:
+        await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+
+        def give_back(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                lock.__exit__(None, None, None)
+
+        acquiring.add_done_callback(give_back)
+        raise
 
 
 def cached_answer(

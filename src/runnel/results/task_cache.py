@@ -7,6 +7,7 @@ Made once per task at decoration (``make_task_cache``), when the task persists r
 from __future__ import annotations
 
 import logging
+import math
 import time
 from contextlib import AbstractContextManager
 from typing import Any
@@ -169,7 +170,7 @@ def make_task_cache(
     expiration = None
     if cache_expiration is not None:
         seconds = getattr(cache_expiration, "total_seconds", lambda: cache_expiration)()
-        if not isinstance(seconds, int | float) or seconds <= 0:
+        if type(seconds) not in (int, float) or not 0 < seconds < math.inf:  # no bool, nan
             from runnel.exceptions import ConfigurationError
 
             raise ConfigurationError(
