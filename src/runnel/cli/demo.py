@@ -192,7 +192,7 @@ def _one_run(
 ) -> DemoRun:
     """Run the flow ``show_stars_for(api_url)`` against a fresh API; what it did."""
     from runnel.cli.demo_api import RepoStatsApi, serve
-    from runnel.cli.flow_runs import _cache_hits, _cache_saved
+    from runnel.cli.flow_runs import cache_hits, cache_saved
     from runnel.store import get_store
 
     flaky = repos[FLAKY_EVERY - 1 :: FLAKY_EVERY]
@@ -219,8 +219,8 @@ def _one_run(
         requests=api.requests,
         retries=sum(t.run_count - 1 for t in task_runs if t.run_count > 1),
         throttled=api.statuses[429],
-        cache_hits=_cache_hits(task_runs),
-        cache_saved=_cache_saved(task_runs),
+        cache_hits=cache_hits(task_runs),
+        cache_saved=cache_saved(task_runs),
     )
 
 

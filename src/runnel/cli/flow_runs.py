@@ -82,19 +82,19 @@ def inspect_flow_run(id_or_name: IdOrName, output: OutputOption = OutputFormat.t
                 **record_json(run),
                 "states": [record_json(s) for s in states],
                 "task_runs": [record_json(t) for t in task_runs],
-                "cache_hits": _cache_hits(task_runs),
-                "cache_saved_seconds": _cache_saved(task_runs),
+                "cache_hits": cache_hits(task_runs),
+                "cache_saved_seconds": cache_saved(task_runs),
             }
         )
         return
     _print_flow_run(run, states, task_runs)
 
 
-def _cache_hits(task_runs: list[TaskRunRecord]) -> int:
+def cache_hits(task_runs: list[TaskRunRecord]) -> int:
     return sum(1 for t in task_runs if t.state_name == "Cached")
 
 
-def _cache_saved(task_runs: list[TaskRunRecord]) -> float:
+def cache_saved(task_runs: list[TaskRunRecord]) -> float:
     """The time the cache saved: what the runs that made the records took."""
     return sum(t.cache_saved_seconds or 0.0 for t in task_runs if t.state_name == "Cached")
 
@@ -122,8 +122,8 @@ def _print_flow_run(
         ("Duration", format_duration(data["duration_seconds"])),
         (
             "Cache",
-            f"{_cache_hits(task_runs)} hit(s), saved {format_duration(_cache_saved(task_runs))}"
-            if _cache_hits(task_runs)
+            f"{cache_hits(task_runs)} hit(s), saved {format_duration(cache_saved(task_runs))}"
+            if cache_hits(task_runs)
             else None,
         ),
         ("Host", run.hostname),

@@ -93,7 +93,6 @@ async def aexecute_cached(
     kwargs: dict[str, Any],
 ) -> State:
     """``execute_cached`` for async tasks (the lock is waited for off the event loop)."""
-
     key = _key(task, setup, args, kwargs)
     if key is None:
         return await run()

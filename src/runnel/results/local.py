@@ -45,10 +45,10 @@ class LocalFileStorage(ResultStorage):
             raise RecordMissing(key, self.location) from None
         try:
             size = os.fstat(fd).st_size
-            chunks = [os.read(fd, size or 1)]
-            while chunks[-1] and sum(map(len, chunks)) < size:  # a short read: rare, go on
-                chunks.append(os.read(fd, size))
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            data = os.read(fd, size)
+            while len(data) < size and (more := os.read(fd, size - len(data))):
+                data += more  # a short read: rare on a local file
+            return data
         finally:
             os.close(fd)
 

@@ -54,29 +54,30 @@ class RecordMetadata:
         """The metadata from ``to_dict``'s output; ValueError naming what does not fit."""
         if not isinstance(data, dict):
             raise ValueError("the metadata is not a JSON object")
-        try:
-            values = [data[name] for name in _FIELDS]
-        except KeyError as missing:
-            raise ValueError(f"the metadata has no {missing.args[0]!r}") from None
-        for name, value, kinds in zip(_FIELDS, values, _KINDS, strict=True):
+        values: dict[str, Any] = {}
+        for name, kinds in _KINDS.items():
+            if name not in data:
+                raise ValueError(f"the metadata has no {name!r}")
+            value = data[name]
             if type(value) not in kinds or (name == "size" and value < 0):
                 raise ValueError(f"the metadata's {name!r} is {value!r}")
-        key, task_key, task_name, created, expiration, serializer, duration, size = values
-        return cls(
-            key,
-            task_key,
-            task_name,
-            float(created),
-            None if expiration is None else float(expiration),
-            serializer,
-            float(duration),
-            size,
-        )
+            values[name] = float(value) if type(value) is int and float in kinds else value
+        return cls(**values)
 
 
-_FIELDS = tuple(field.name for field in dataclasses.fields(RecordMetadata))
 _NUMBER = (int, float)  # JSON numbers; ``type(v) in`` keeps bools out, as isinstance would not
-_KINDS = ((str,), (str,), (str,), _NUMBER, (*_NUMBER, type(None)), (str,), _NUMBER, (int,))
+#: What each metadata field may hold in JSON (numbers that may be fractions become floats).
+_KINDS: dict[str, tuple[type, ...]] = {
+    "key": (str,),
+    "task_key": (str,),
+    "task_name": (str,),
+    "created": _NUMBER,
+    "expiration": (*_NUMBER, type(None)),
+    "serializer": (str,),
+    "duration_seconds": _NUMBER,
+    "size": (int,),
+}
+assert set(_KINDS) == {field.name for field in dataclasses.fields(RecordMetadata)}
 
 
 def pack(metadata: RecordMetadata, value: bytes) -> bytes:
