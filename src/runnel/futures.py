@@ -1,15 +1,20 @@
 """Futures of submitted task runs, and waiting on many of them.
 
-A ``RunnelFuture`` wraps a ``concurrent.futures.Future`` whose result is the run's final
-``State`` (never an exception: a failed run is a failed state), so every runner, threads,
-processes or Dask, hands back the same thing.
+A ``RunnelFuture`` holds a run's final ``State`` once there is one (never an exception: a
+failed run is a failed state), so every runner, threads, processes or Dask, hands back the
+same thing. It is its own small future rather than a ``concurrent.futures.Future``: one is
+made for every submitted run, and that one's condition variable, with its re-entrant lock,
+cost more than the rest of the future; here a plain lock, held until the run is final, is
+what ``result()`` waits on.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import logging
+import queue
 import threading
-import weakref
+import time
+from _thread import allocate_lock
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -22,11 +27,24 @@ R = TypeVar("R")
 class RunnelFuture(Generic[R]):
     """The promise of a submitted task run's final state and result."""
 
-    __slots__ = ("task_run", "_future", "_observed", "_scope", "__weakref__")
+    __slots__ = (
+        "task_run",
+        "_final",
+        "_gate",
+        "_lock",
+        "_callbacks",
+        "_observed",
+        "_scope",
+        "__weakref__",
+    )
 
-    def __init__(self, task_run: TaskRun, future: cf.Future[State] | None = None) -> None:
+    def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
-        self._future: cf.Future[State] = future if future is not None else cf.Future()
+        self._final: State | None = None
+        self._gate = allocate_lock()  # held until the run is final; waiters pass it on
+        self._gate.acquire()
+        self._lock = allocate_lock()  # guards _callbacks against set_state
+        self._callbacks: list[Callable[[RunnelFuture[R]], Any]] | None = None
         self._observed = False
         self._scope: TaskScope | None = None
 
@@ -37,59 +55,98 @@ class RunnelFuture(Generic[R]):
     @property
     def state(self) -> State:
         """The final state once done, the current one before."""
-        if self._future.done():
+        final = self._final
+        if final is not None:
             self._observed = True
-            return self._future.result()
+            return final
         return self.task_run.state
 
     def done(self) -> bool:
-        return self._future.done()
+        return self._final is not None
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the run is final (or ``timeout`` passes)."""
-        cf.wait([self._future], timeout)
+        self._wait(timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> R:
         """The run's value; raises its exception when it failed (``TimeoutError`` when not done)."""
-        try:
-            state = self._future.result(timeout)
-        except cf.TimeoutError:
-            raise TimeoutError(
-                f"{self.task_run.label} did not finish within {timeout} second(s)"
-            ) from None
+        state = self._final or self._wait(timeout)
+        if state is None:
+            raise TimeoutError(f"{self.task_run.label} did not finish within {timeout} second(s)")
         self._observed = True
         value: R = state.result(raise_on_failure=raise_on_failure)
         return value
 
     def add_done_callback(self, fn: Callable[[RunnelFuture[R]], Any]) -> None:
-        """Call ``fn(future)`` once the run is final (at once if it already is)."""
-        # A weak reference: the inner future keeps its callbacks, and a strong one would tie
-        # every finished result into a cycle that only the garbage collector frees.
-        ref = weakref.ref(self)
-        self._future.add_done_callback(lambda _: _call_if_alive(ref, fn))
+        """Call ``fn(future)`` once the run is final (at once, here, if it already is)."""
+        with self._lock:
+            if self._final is None:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        _call_back(fn, self)
 
     def __await__(self) -> Generator[Any, None, R]:
-        import asyncio
-
-        yield from asyncio.wrap_future(self._future).__await__()
+        if self._final is None:
+            yield from self._asyncio_future().__await__()
         return self.result()
 
     def __repr__(self) -> str:
         return f"RunnelFuture({self.task_run.name!r}, {self.state!r})"
 
+    def _wait(self, timeout: float | None) -> State | None:
+        """The final state, waiting up to ``timeout`` for it; None when time ran out."""
+        if self._final is None:
+            gate = self._gate
+            if timeout is None:
+                passed = gate.acquire()
+            elif timeout > 0:
+                passed = gate.acquire(timeout=timeout)
+            else:
+                passed = gate.acquire(blocking=False)
+            if passed:
+                gate.release()  # for the next waiter
+        return self._final
+
+    def _asyncio_future(self) -> Any:
+        """An asyncio future of the running loop, done when this one is."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+
+        def settle(_: RunnelFuture[R]) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        self.add_done_callback(lambda f: loop.call_soon_threadsafe(settle, f))
+        return waiter
+
     # -- the engine's side -----------------------------------------------------------------
     def set_state(self, state: State) -> None:
         """Finish the future with the run's final state (then tell its flow run's scope)."""
-        self._future.set_result(state)
+        with self._lock:
+            if self._final is not None:
+                raise RuntimeError(f"{self.task_run.label} already ended in {self._final!r}")
+            self._final = state
+            callbacks, self._callbacks = self._callbacks, None
+        self._gate.release()
         scope = self._scope
         if scope is not None:
             scope._finished(self, state)
+        if callbacks:
+            for fn in callbacks:
+                _call_back(fn, self)
 
 
-def _call_if_alive(ref: weakref.ref[RunnelFuture[Any]], fn: Callable[[Any], Any]) -> None:
-    future = ref()
-    if future is not None:
+def _call_back(fn: Callable[[Any], Any], future: RunnelFuture[Any]) -> None:
+    try:
         fn(future)
+    except Exception:
+        logging.getLogger("runnel.futures").exception(
+            "A done callback of %s raised; it was ignored", future.task_run.label
+        )
 
 
 class DoneAndNotDone(NamedTuple):
@@ -99,21 +156,43 @@ class DoneAndNotDone(NamedTuple):
 
 def wait(futures: Iterable[RunnelFuture[Any]], timeout: float | None = None) -> DoneAndNotDone:
     """Wait until every future is done or ``timeout`` passes; returns (done, not_done)."""
-    by_inner = {f._future: f for f in futures}
-    done, not_done = cf.wait(by_inner, timeout)
-    return DoneAndNotDone({by_inner[f] for f in done}, {by_inner[f] for f in not_done})
+    every = set(futures)
+    pending = [f for f in every if f._final is None]
+    if pending:
+        all_done = threading.Event()
+        lock = threading.Lock()
+        left = [len(pending)]
+
+        def one_done(_: RunnelFuture[Any]) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0] == 0:
+                    all_done.set()
+
+        for future in pending:
+            future.add_done_callback(one_done)
+        all_done.wait(timeout)
+    done = {f for f in every if f._final is not None}
+    return DoneAndNotDone(done, every - done)
 
 
 def as_completed(
     futures: Iterable[RunnelFuture[Any]], timeout: float | None = None
 ) -> Iterator[RunnelFuture[Any]]:
     """Yield the futures as they finish; ``TimeoutError`` if ``timeout`` passes first."""
-    by_inner = {f._future: f for f in futures}
-    try:
-        for inner in cf.as_completed(by_inner, timeout):
-            yield by_inner[inner]
-    except cf.TimeoutError:
-        raise TimeoutError(f"futures still running after {timeout} second(s)") from None
+    every = set(futures)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    finished: queue.SimpleQueue[RunnelFuture[Any]] = queue.SimpleQueue()
+    for future in every:
+        future.add_done_callback(finished.put)  # at once for those already done
+    for _ in range(len(every)):
+        try:
+            if deadline is None:
+                yield finished.get()
+            else:
+                yield finished.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise TimeoutError(f"futures still running after {timeout} second(s)") from None
 
 
 class TaskScope:
@@ -180,10 +259,10 @@ class TaskScope:
 
         while True:
             with self._lock:
-                pending = [f._future for f in self._running]
+                pending = [f._asyncio_future() for f in self._running]
             if not pending:
                 return
-            await asyncio.wait([asyncio.wrap_future(f) for f in pending])
+            await asyncio.wait(pending)
 
     def unobserved_failures(self) -> list[RunnelFuture[Any]]:
         """Failed runs whose future nobody asked for its result or state."""

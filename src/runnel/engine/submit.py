@@ -61,7 +61,7 @@ class Submission:
             self._dispatch()
             return
         for upstream in self.upstream:
-            upstream._future.add_done_callback(self._upstream_done)
+            upstream.add_done_callback(self._upstream_done)
 
     def _upstream_done(self, _: Any) -> None:
         with self._lock:
@@ -72,7 +72,7 @@ class Submission:
 
     def _dispatch(self) -> None:
         upstream, self.upstream = self.upstream, []  # upstream callbacks keep us: keep nothing
-        failed = [u for u in upstream if not u._future.result().is_completed()]
+        failed = [u for u in upstream if not u.state.is_completed()]
         if failed:
             self._fail_upstream(failed)
             return
@@ -155,7 +155,7 @@ class Submission:
             self._crash(error or RuntimeError("the runner reported neither a state nor an error"))
 
     def _fail_upstream(self, failed: list[RunnelFuture[Any]]) -> None:
-        names = ", ".join(f"{u.task_run.name!r} ({u._future.result()!r})" for u in failed)
+        names = ", ".join(f"{u.task_run.name!r} ({u.state!r})" for u in failed)
         error = UpstreamTaskError(f"Upstream task run(s) did not complete: {names}")
         for upstream in failed:
             upstream._observed = True  # this run reports their failure

@@ -125,6 +125,14 @@ class ConsoleHandler(logging.Handler):
 class StoreHandler(logging.Handler):
     """Hands log records of runs to the run history (records of no run are not stored)."""
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        # No handler lock: the sink's queue is thread-safe, and thirty-two task threads
+        # queueing on one lock for every line cost more than the line itself.
+        if self.filters and not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "flow_run_id", None)
         task_run_id = getattr(record, "task_run_id", None)
