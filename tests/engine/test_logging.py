@@ -461,3 +461,68 @@ def test_flow_retry_line(clock: FakeClock, capsys: pytest.CaptureFixture[str]) -
         got[1],
     ), got[1]
     assert got[-1].endswith("Finished in state Completed()")
+
+
+# -- the engine's lines reach whoever listens -----------------------------------------------
+class _Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _one_task_flow() -> str:
+    @task
+    def fetch_stats() -> int:
+        return 1
+
+    @flow
+    def my_flow() -> str:
+        fetch_stats()
+        return "done"
+
+    return my_flow()
+
+
+@pytest.mark.parametrize("where", ["runnel.task_runs", "runnel"])
+def test_a_users_handler_gets_the_engine_lines_as_records(
+    where: str, capsys: pytest.CaptureFixture[str], store: Store
+) -> None:
+    _one_task_flow()  # logging set up, lines written the direct way
+    direct = log_lines(capsys.readouterr().err)
+    keep = _Keep()
+    logger = logging.getLogger(where)
+    logger.addHandler(keep)
+    try:
+        _one_task_flow()
+    finally:
+        logger.removeHandler(keep)
+    through_records = log_lines(capsys.readouterr().err)
+    finished = [r for r in keep.records if r.getMessage() == "Finished in state Completed()"]
+    assert finished and finished[0].run_label.startswith("Task run 'fetch_stats-")  # type: ignore[attr-defined]
+    masked = [re.sub(STAMP + "|'[a-z_]+-[a-z0-9-]+'", "X", line) for line in direct]
+    assert [
+        re.sub(STAMP + "|'[a-z_]+-[a-z0-9-]+'", "X", line) for line in through_records
+    ] == masked
+    runs = store.list_flow_runs(limit=2)
+    assert [len(store.list_logs(run.id)) for run in runs] == [3, 3]
+
+
+def test_a_filter_on_the_runnel_logger_is_applied_to_engine_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def no_task_lines(record: logging.LogRecord) -> bool:
+        return not getattr(record, "run_label", "").startswith("Task run")
+
+    logger = logging.getLogger("runnel")
+    _one_task_flow()
+    capsys.readouterr()
+    logger.handlers[0].addFilter(no_task_lines)
+    try:
+        _one_task_flow()
+    finally:
+        logger.handlers[0].removeFilter(no_task_lines)
+    got = log_lines(capsys.readouterr().err)
+    assert len(got) == 2 and all("Flow run" in line for line in got), got

@@ -101,6 +101,17 @@ class Outcome:
         self.timed_out = timed_out
 
 
+#: ``(logger, level, extra, msg, args) -> bool``: writes a line where the handlers would, or
+#: answers False when a record is needed (see ``runnel.logging.setup.DirectLines``).
+_direct: Callable[..., bool] | None = None
+
+
+def route_lines(direct: Callable[..., bool] | None) -> None:
+    """Let ``direct`` take the engine's log lines when it can (None: always make records)."""
+    global _direct
+    _direct = direct
+
+
 def log(
     logger: logging.Logger,
     level: int,
@@ -111,6 +122,8 @@ def log(
 ) -> None:
     """Log a line of a run, skipping the stack walk ``Logger.log`` does to find its caller."""
     if logger.isEnabledFor(level):
+        if exc_info is None and _direct is not None and _direct(logger, level, extra, msg, args):
+            return
         details = None if exc_info is None else (type(exc_info), exc_info, exc_info.__traceback__)
         if logging.getLogRecordFactory() is logging.LogRecord:
             record = _record(logger.name, level, msg, args, details, extra)

@@ -50,9 +50,9 @@ class Submission:
         self.sink = sink
         self.runner = runner  # None: an async task that runs on ``loop``
         self.loop = loop
-        self.upstream = list(dict.fromkeys(upstream))
+        self.upstream = list(dict.fromkeys(upstream)) if upstream else upstream
         self._waiting = len(self.upstream)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock() if upstream else None  # counts upstream callbacks
         self._gate: Any = None
 
     def arm(self) -> None:
@@ -64,6 +64,7 @@ class Submission:
             upstream.add_done_callback(self._upstream_done)
 
     def _upstream_done(self, _: Any) -> None:
+        assert self._lock is not None
         with self._lock:
             self._waiting -= 1
             last = self._waiting == 0

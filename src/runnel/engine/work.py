@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runnel.runs import TaskRun
+from runnel.runtime import flush_all, get_sink
 from runnel.states import State
 
 
@@ -48,8 +49,6 @@ class TaskWork:
 
     def execute(self) -> State:
         """Run the task's whole lifecycle here (any thread or process); returns its final state."""
-        from runnel.runtime import flush_all, get_sink
-
         sink = get_sink()
         elsewhere = os.getpid() != self.origin_pid
         try:

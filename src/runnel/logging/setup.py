@@ -9,8 +9,10 @@ import time
 import traceback
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from runnel import runtime
+from runnel.engine import steps
 from runnel.settings import get_settings
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
@@ -38,15 +40,19 @@ class RunFormatter(logging.Formatter):
     _stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
-        if second != self._second:  # strftime once a second, not once a line
-            self._second, self._stamp = second, time.strftime("%H:%M:%S", time.localtime(second))
-        stamp = self._stamp
         who = getattr(record, "run_label", None) or record.name
         record.message = message = record.getMessage()  # as Formatter does; the store reuses it
-        line = f"{stamp}.{int(record.msecs):03d} | {record.levelname:<7} | {who} - {message}"
+        line = self.line(record.created, record.levelname, who, message)
         details = _exception_text(record)
         return line if details is None else f"{line}\n{details}"
+
+    def line(self, created: float, levelname: str, who: str, message: str) -> str:
+        """One console line (without exception details)."""
+        second = int(created)
+        if second != self._second:  # strftime once a second, not once a line
+            self._second, self._stamp = second, time.strftime("%H:%M:%S", time.localtime(second))
+        msecs = int((created - second) * 1000)
+        return f"{self._stamp}.{msecs:03d} | {levelname:<7} | {who} - {message}"
 
 
 class ConsoleHandler(logging.Handler):
@@ -73,16 +79,21 @@ class ConsoleHandler(logging.Handler):
         if not self.filter(record):
             return False
         try:
-            self._lines.append(self.format(record))
+            line = self.format(record)
         except Exception:
             self.handleError(record)
             return True
-        if record.levelno >= logging.WARNING:
+        self.enqueue(line, record.levelno)
+        return True
+
+    def enqueue(self, line: str, level: int) -> None:
+        """Queue a formatted line (written at once from WARNING up)."""
+        self._lines.append(line)
+        if level >= logging.WARNING:
             self.flush()
         elif not self._wake.is_set():  # the writer is already due: no need to signal again
             self._start_writer()
             self._wake.set()
-        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
@@ -150,6 +161,66 @@ class StoreHandler(logging.Handler):
             self.handleError(record)
 
 
+class DirectLines:
+    """The engine's own lines straight to the console and the history, without a LogRecord.
+
+    Every run logs ``Finished in state ...``; building a ``LogRecord`` and passing it through
+    the logger hierarchy cost more than the rest of a trivial task run. While the engine's
+    logger has no handler or filter of its own and the ``runnel`` logger has only the two
+    handlers set up here, unfiltered and with their own formatter, the line goes to them
+    directly and reads the same. Anyone who adds a handler or a filter, or a record factory,
+    gets real records again (``__call__`` answers False and the engine makes one).
+    """
+
+    def __init__(
+        self, parent: logging.Logger, console: ConsoleHandler, store: StoreHandler
+    ) -> None:
+        self.parent = parent
+        self.console = console
+        self.store = store
+        self.formatter = console.formatter
+        self.handlers = [console, store]
+
+    def __call__(
+        self,
+        logger: logging.Logger,
+        level: int,
+        extra: dict[str, Any],
+        msg: str,
+        args: tuple[Any, ...],
+    ) -> bool:
+        console, parent = self.console, self.parent
+        formatter = console.formatter
+        if (
+            logger.handlers
+            or logger.filters
+            or logger.parent is not parent
+            or not logger.propagate
+            or parent.filters
+            or parent.handlers != self.handlers
+            or console.filters
+            or self.store.filters
+            or console.level > level
+            or self.store.level > level
+            or formatter is not self.formatter
+            or not isinstance(formatter, RunFormatter)
+            or logging.getLogRecordFactory() is not logging.LogRecord
+        ):
+            return False
+        created = time.time()
+        message = msg % args if args else msg
+        levelname = logging.getLevelName(level)
+        console.enqueue(
+            formatter.line(created, levelname, extra.get("run_label") or logger.name, message),
+            level,
+        )
+        flow_run_id = extra.get("flow_run_id")
+        task_run_id = extra.get("task_run_id")
+        if flow_run_id is not None or task_run_id is not None:
+            runtime.get_sink().log(flow_run_id, task_run_id, level, logger.name, message, created)
+        return True
+
+
 _configured = False
 
 
@@ -163,7 +234,9 @@ def configure_logging() -> None:
         return
     console = ConsoleHandler()
     console.setFormatter(RunFormatter())
+    store = StoreHandler()
     logger.addHandler(console)
-    logger.addHandler(StoreHandler())
+    logger.addHandler(store)
     logger.propagate = False
+    steps.route_lines(DirectLines(logger, console, store))
     _configured = True

@@ -14,6 +14,7 @@ import contextvars
 import logging
 import queue
 import threading
+from collections import deque
 from typing import Any
 
 from runnel.engine.work import Ended, TaskRunner, TaskWork
@@ -80,7 +81,9 @@ class _WorkerPool:
 
     def __init__(self, max_workers: int) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)  # one token per worker waiting for work
+        # One token per worker waiting for work. A deque, not a Semaphore: its append and
+        # pop are atomic on their own, where a Semaphore takes a Condition's lock twice a run.
+        self._idle: deque[None] = deque()
         self._threads: list[threading.Thread] = []
         self._max_workers = max_workers
         self._lock = threading.Lock()
@@ -90,8 +93,11 @@ class _WorkerPool:
         if self._closed:
             raise RuntimeError("this task runner was shut down; its flow run has ended")
         self._queue.put(item)
-        if self._idle.acquire(blocking=False):
+        try:
+            self._idle.pop()
             return  # a waiting worker takes it
+        except IndexError:
+            pass
         with self._lock:
             if len(self._threads) < self._max_workers:
                 thread = threading.Thread(
@@ -122,7 +128,7 @@ class _WorkerPool:
                     "A task run's completion could not be reported"
                 )
             del context, work, done, state, error
-            self._idle.release()
+            self._idle.append(None)
 
     def shutdown(self) -> None:
         """Let the queued work finish, then stop and join every worker."""
