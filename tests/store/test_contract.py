@@ -278,6 +278,54 @@ def test_states_come_back_in_sequence_order_for_their_run_only(store: Store) -> 
     assert store.list_states(new_id()) == []
 
 
+def test_a_finished_task_run_without_state_rows_has_its_states_read_from_its_row(
+    store: Store,
+) -> None:
+    ran, hit, waiting, unfinished = new_id(), new_id(), new_id(), new_id()
+    store.write(
+        Batch(
+            task_runs=[
+                task_run(
+                    None,
+                    id=ran,
+                    state_type="FAILED",
+                    state_name="Failed",
+                    state_message="boom",
+                    state_seq=3,
+                    created=1001.0,
+                    start_time=1001.125,
+                    end_time=1001.5,
+                ),
+                task_run(
+                    None,
+                    id=hit,
+                    state_type="COMPLETED",
+                    state_name="Cached",
+                    state_seq=2,
+                    created=1002.0,
+                    start_time=None,
+                    end_time=1002.25,
+                ),
+                task_run(None, id=waiting, state_seq=3, end_time=1003.0),
+                task_run(None, id=unfinished, state_seq=2, end_time=None),
+            ],
+            states=[state(waiting, 1, "PENDING"), state(waiting, 2, "SCHEDULED")],
+        )
+    )
+    assert store.list_states(ran) == [
+        StateRecord(ran, 1, "PENDING", "Pending", None, 1001.0),
+        StateRecord(ran, 2, "RUNNING", "Running", None, 1001.125),
+        StateRecord(ran, 3, "FAILED", "Failed", "boom", 1001.5),
+    ]
+    assert store.list_states(hit) == [
+        StateRecord(hit, 1, "PENDING", "Pending", None, 1002.0),
+        StateRecord(hit, 2, "COMPLETED", "Cached", None, 1002.25),
+    ]
+    # Runs with state rows keep them; an unfinished run without rows has nothing to tell.
+    assert [s.type for s in store.list_states(waiting)] == ["PENDING", "SCHEDULED"]
+    assert store.list_states(unfinished) == []
+
+
 # -- flow runs ----------------------------------------------------------------------------
 
 

@@ -80,3 +80,90 @@ def test_a_flush_that_succeeds_says_nothing(
         recorder.close(timeout=10)
         store.close()
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+# -- state rows a run's own row already tells -----------------------------------------------
+
+
+def _state_rows(store: SQLiteStore) -> int:
+    with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as conn:
+        count: int = conn.execute("SELECT COUNT(*) FROM run_states").fetchone()[0]
+        return count
+
+
+def test_straight_task_runs_write_no_state_rows_and_read_back_their_exact_states(
+    tmp_path: Path,
+) -> None:
+    from runnel import flow, task
+    from runnel.cache_policies import INPUTS
+    from runnel.runs import Run
+    from runnel.runtime import install, restore
+    from runnel.states import State
+
+    store = SQLiteStore(tmp_path / "runnel.db")
+    recorder = Recorder(store, interval=60.0)  # writes only when flushed: one batch a flow
+    seen: list[tuple[str, int, State]] = []
+
+    class Watching:
+        def state_changed(self, run: Run, state: State, seq: int) -> None:
+            seen.append((run.id, seq, state))
+            recorder.state_changed(run, state, seq)
+
+        def log(self, *args: object) -> None:
+            recorder.log(*args)  # type: ignore[arg-type]
+
+        def flush(self, timeout: float | None = None) -> None:
+            recorder.flush(timeout)
+
+    attempts: list[int] = []
+
+    @task
+    def plain(x: int) -> int:
+        return x
+
+    @task
+    def failing() -> None:
+        raise ValueError("boom")
+
+    @task(retries=1)
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ValueError("first time")
+        return "ok"
+
+    @task(cache_policy=INPUTS, result_storage=str(tmp_path / "results"))
+    def cached(x: int) -> int:
+        return x
+
+    @flow
+    def pipeline() -> None:
+        plain(1)
+        plain.submit(2).result()
+        failing(return_state=True)
+        flaky()
+        cached(3)
+        cached(3)
+
+    previous = install(sink=lambda: Watching())
+    try:
+        pipeline()
+    finally:
+        restore(previous)
+        recorder.close(timeout=10)
+    by_run: dict[str, list[tuple[int, State]]] = {}
+    for run_id, seq, state in seen:
+        by_run.setdefault(run_id, []).append((seq, state))
+    flow_run = store.list_flow_runs(limit=1)[0]
+    task_runs = store.list_task_runs(flow_run.id)
+    assert len(task_runs) == 6
+    for run_id in [flow_run.id] + [r.id for r in task_runs]:
+        expected = [
+            (seq, s.type.value, s.name, s.message, s.timestamp) for seq, s in by_run[run_id]
+        ]
+        got = [(s.seq, s.type, s.name, s.message, s.timestamp) for s in store.list_states(run_id)]
+        assert got == expected
+    # Only the flow run and the retried task run (Pending, Running, AwaitingRetry, Retrying,
+    # Completed) needed state rows.
+    assert _state_rows(store) == len(by_run[flow_run.id]) + 5
+    store.close()

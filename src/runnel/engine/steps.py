@@ -185,7 +185,9 @@ def set_state(run: Run, state: State, sink: EventSink) -> State:
         raise RuntimeError(f"{run.label}: {run.state!r} cannot be followed by {state!r}")
     run.state = state
     run.state_seq += 1
-    if state.type is StateType.RUNNING and run.start_time is None:
+    if run.state_seq == 1:
+        run.created = state.timestamp  # a run is created Pending (the history relies on it)
+    elif state.type is StateType.RUNNING and run.start_time is None:
         run.start_time = state.timestamp
     elif state.is_final():
         run.end_time = state.timestamp

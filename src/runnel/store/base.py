@@ -121,6 +121,28 @@ class StateRecord:
     timestamp: float
 
 
+def states_from_run_row(
+    run_id: str,
+    state_seq: int,
+    state_type: str,
+    state_name: str,
+    state_message: str | None,
+    created: float,
+    start_time: float | None,
+    end_time: float | None,
+) -> list[StateRecord]:
+    """The states of a task run the recorder wrote without state rows, read from its row:
+    Pending at ``created``, Running at ``start_time`` (none for a cache hit), the final
+    state at ``end_time``. A run with neither shape has no states to tell."""
+    if end_time is None or state_seq not in (2, 3) or (state_seq == 3) != (start_time is not None):
+        return []
+    states = [StateRecord(run_id, 1, "PENDING", "Pending", None, created)]
+    if start_time is not None:
+        states.append(StateRecord(run_id, 2, "RUNNING", "Running", None, start_time))
+    states.append(StateRecord(run_id, state_seq, state_type, state_name, state_message, end_time))
+    return states
+
+
 @dataclass(frozen=True)
 class LogRecord:
     flow_run_id: str | None

@@ -23,7 +23,7 @@ from typing import Any
 
 from runnel.runs import FlowRun, Run, TaskRun
 from runnel.settings import get_settings
-from runnel.states import State
+from runnel.states import TERMINAL_TYPES, State, StateType
 from runnel.store.base import Batch, Store
 from runnel.store.factory import get_store
 
@@ -98,6 +98,43 @@ def task_run_row(run: TaskRun, pid: int, heartbeat: float) -> tuple[Any, ...]:
         run.runner,
         run.cache_key,
         run.cache_saved_seconds,
+    )
+
+
+def told_by_its_row(run: TaskRun, seen: list[tuple[int, State]]) -> bool:
+    """Whether the states of ``run`` in this batch are all of its states, and exactly what its
+    task run row already says: ``Pending`` at ``created``, ``Running`` at ``start_time`` (or
+    no Running: a cache hit), then its final state at ``end_time``.
+
+    Most task runs are such, and their three state rows cost the history as much as the
+    run row itself; for them no state row is written and ``Store.list_states`` reads the
+    same states back from the run row (``states_from_run_row``).
+    """
+    count = len(seen)
+    if count not in (2, 3) or run.state_seq != count:
+        return False
+    (first_seq, first), (last_seq, last) = seen[0], seen[-1]
+    if (
+        first_seq != 1
+        or last_seq != count
+        or last is not run.state
+        or first.type is not StateType.PENDING
+        or first.name != "Pending"
+        or first.message is not None
+        or first.timestamp != run.created
+        or last.type not in TERMINAL_TYPES
+        or last.timestamp != run.end_time
+    ):
+        return False
+    if count == 2:
+        return run.start_time is None
+    middle_seq, middle = seen[1]
+    return (
+        middle_seq == 2
+        and middle.type is StateType.RUNNING
+        and middle.name == "Running"
+        and middle.message is None
+        and middle.timestamp == run.start_time
     )
 
 
@@ -213,6 +250,7 @@ class Recorder:
         """Everything queued until the first flush marker (inclusive)."""
         batch = Batch()
         runs: dict[str, Run] = {}
+        states: dict[str, list[tuple[int, State]]] = {}
         markers: list[_Marker] = []
         queue = self._queue
         while queue:
@@ -223,9 +261,11 @@ class Recorder:
             if len(item) == 3:
                 run, state, seq = item
                 runs[run.id] = run
-                batch.states.append(
-                    (run.id, seq, state.type.value, state.name, state.message, state.timestamp)
-                )
+                seen = states.get(run.id)
+                if seen is None:
+                    states[run.id] = [(seq, state)]
+                else:
+                    seen.append((seq, state))
                 if state.is_final():
                     self._active.pop(run.id, None)
                 elif isinstance(run, FlowRun) or run.flow_run_id is None:
@@ -238,6 +278,15 @@ class Recorder:
                 batch.flow_runs.append(flow_run_row(run, self._pid, now))
             else:
                 batch.task_runs.append(task_run_row(run, self._pid, now))
+        rows = batch.states
+        for run_id, seen in states.items():
+            run = runs[run_id]
+            if type(run) is TaskRun and told_by_its_row(run, seen):
+                continue
+            for seq, state in seen:
+                rows.append(
+                    (run_id, seq, state.type.value, state.name, state.message, state.timestamp)
+                )
         return batch, markers
 
     def _write(self, batch: Batch) -> None:

@@ -40,6 +40,7 @@ from runnel.store.base import (
     StateRecord,
     Store,
     TaskRunRecord,
+    states_from_run_row,
 )
 from runnel.store.migrations import LATEST, MIGRATIONS, VERSION_TABLE
 
@@ -287,7 +288,16 @@ class SqlStore(Store):
                 f"SELECT {', '.join(STATE_COLUMNS)} FROM run_states WHERE run_id = ? ORDER BY seq",
                 (run_id,),
             )
-            return [StateRecord(*row) for row in cur.fetchall()]
+            rows = cur.fetchall()
+            if not rows:  # a run whose states its own row tells (see recorder.told_by_its_row)
+                cur.execute(
+                    "SELECT id, state_seq, state_type, state_name, state_message, created, "
+                    "start_time, end_time FROM task_runs WHERE id = ?",
+                    (run_id,),
+                )
+                found = cur.fetchone()
+                return [] if found is None else states_from_run_row(*found)
+            return [StateRecord(*row) for row in rows]
 
     def list_logs(self, flow_run_id: str, limit: int | None = None) -> list[LogRecord]:
         with self._transaction(write=False) as cur:
