@@ -11,6 +11,7 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from itertools import chain
 from typing import Any, Protocol
 
 from runnel.exceptions import ConfigurationError, NotARunnelDatabase
@@ -83,7 +84,7 @@ class MultiRowInsert:
         step = self.ROWS_PER_STATEMENT
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
-            cursor.execute(self.sql(len(chunk)), [value for row in chunk for value in row])
+            cursor.execute(self.sql(len(chunk)), list(chain.from_iterable(chunk)))
 
 
 def _upsert(table: str, columns: Sequence[str]) -> MultiRowInsert:
