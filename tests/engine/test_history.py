@@ -18,7 +18,7 @@ from runnel import flow, get_run_logger, task
 from runnel.exceptions import ParameterValidationError
 from runnel.store import Store
 from runnel.store.base import FlowRunRecord
-from runnel.store.recorder import Recorder
+from runnel.store.recorder import HOLD, Recorder
 
 
 def test_completed_flow_run_is_fully_recorded(
@@ -257,3 +257,62 @@ def test_eight_processes_share_one_sqlite_history(
         assert all(t.state_type == "COMPLETED" for t in task_runs)
         assert len({t.name for t in task_runs}) == 50
         assert len(store.list_logs(run.id)) == 52  # begin, 50 task finishes, flow finish
+
+
+# -- task runs that wait to start ------------------------------------------------------------
+
+
+def test_a_submitted_run_waiting_to_start_shows_as_pending_within_a_few_seconds(
+    store: Store,
+) -> None:
+    """Pending-only runs are held back briefly (most start at once), never for long."""
+    assert HOLD <= 2.0  # the run waits 3.5 s; it must show up within 3 s
+    seen: dict[str, list[str]] = {}
+
+    @task
+    def upstream() -> None:
+        time.sleep(3.5)
+
+    @task
+    def downstream() -> str:
+        return "ran"
+
+    @flow
+    def waiting() -> str:
+        first = upstream.submit()
+        second = downstream.submit(wait_for=[first])
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            row = store.read_task_run(second.task_run_id)
+            if row is not None:
+                seen["while waiting"] = [s.name for s in store.list_states(row.id)]
+                break
+            time.sleep(0.05)
+        return second.result()
+
+    assert waiting() == "ran"
+    assert seen == {"while waiting": ["Pending"]}
+
+
+def test_runs_held_back_are_all_written_by_the_flush_of_their_flow(
+    lazy_recorder: Recorder, store: Store, only_flow_run: Callable[..., FlowRunRecord]
+) -> None:
+    @task
+    def gate() -> None:
+        time.sleep(0.2)
+
+    @task
+    def after(i: int) -> int:
+        return i
+
+    @flow
+    def fan() -> None:
+        first = gate.submit()
+        for i in range(50):
+            after.submit(i, wait_for=[first])
+
+    fan()
+    runs = store.list_task_runs(only_flow_run().id)
+    assert len(runs) == 51 and {r.state_type for r in runs} == {"COMPLETED"}
+    for run in runs:
+        assert [s.name for s in store.list_states(run.id)] == ["Pending", "Running", "Completed"]

@@ -18,7 +18,7 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Any
 
 from runnel.runs import FlowRun, Run, TaskRun
@@ -30,6 +30,9 @@ from runnel.store.factory import get_store
 _HOST = socket.gethostname()
 _logger = logging.getLogger("runnel.recorder")
 _LOG_SEQ = iter(range(1, sys.maxsize))
+#: How long a task run that is only Pending (submitted, waiting for a worker or its inputs)
+#: may wait before it is written anyway. A flush writes every held run at once.
+HOLD = 1.0
 
 
 def parameters_json(parameters: dict[str, Any]) -> str:
@@ -161,6 +164,8 @@ class Recorder:
         self._wake = threading.Event()
         self._stopping = False
         self._active: dict[str, Run] = {}
+        # Task runs only submitted so far, held back up to HOLD seconds: (run, states, since).
+        self._held: OrderedDict[str, tuple[TaskRun, list[tuple[int, State]], float]] = OrderedDict()
         self._pid = os.getpid()
         self._thread = threading.Thread(target=self._loop, name="runnel-recorder", daemon=True)
         self._failure: BaseException | None = None  # the last failed write not yet reported
@@ -231,7 +236,7 @@ class Recorder:
         self._drain()
 
     def _drain(self) -> None:
-        while self._queue:
+        while self._queue or self._held_due():
             batch, markers = self._take()
             try:
                 self._write(batch)
@@ -246,8 +251,13 @@ class Recorder:
                     marker.error = failure
                     marker.done.set()
 
+    def _held_due(self) -> bool:
+        held = self._held
+        return bool(held) and held[next(iter(held))][2] <= time.time() - HOLD
+
     def _take(self) -> tuple[Batch, list[_Marker]]:
-        """Everything queued until the first flush marker (inclusive)."""
+        """Everything queued until the first flush marker (inclusive), and the held-back
+        task runs that are due (all of them when a flush is waiting)."""
         batch = Batch()
         runs: dict[str, Run] = {}
         states: dict[str, list[tuple[int, State]]] = {}
@@ -273,20 +283,43 @@ class Recorder:
             else:
                 batch.logs.append(item)
         now = time.time()
-        for run in runs.values():
-            if isinstance(run, FlowRun):
-                batch.flow_runs.append(flow_run_row(run, self._pid, now))
-            else:
-                batch.task_runs.append(task_run_row(run, self._pid, now))
+        held = self._held
         rows = batch.states
+
+        def write(run_id: str, run: TaskRun, seen: list[tuple[int, State]]) -> None:
+            batch.task_runs.append(task_run_row(run, self._pid, now))
+            if not told_by_its_row(run, seen):
+                for seq, state in seen:
+                    rows.append(
+                        (run_id, seq, state.type.value, state.name, state.message, state.timestamp)
+                    )
+
         for run_id, seen in states.items():
             run = runs[run_id]
-            if type(run) is TaskRun and told_by_its_row(run, seen):
+            if isinstance(run, FlowRun):
+                batch.flow_runs.append(flow_run_row(run, self._pid, now))
+                for seq, state in seen:
+                    rows.append(
+                        (run_id, seq, state.type.value, state.name, state.message, state.timestamp)
+                    )
                 continue
-            for seq, state in seen:
-                rows.append(
-                    (run_id, seq, state.type.value, state.name, state.message, state.timestamp)
-                )
+            earlier = held.pop(run_id, None) if held else None
+            if earlier is not None:
+                seen = earlier[1] + seen
+            elif not markers and len(seen) == 1 and run.state_seq == 1:
+                # Submitted, not started: most such runs start and end within the next
+                # batches, and one row then tells their whole life (``told_by_its_row``).
+                held[run_id] = (run, seen, now)
+                continue
+            write(run_id, run, seen)
+        hold_until = now - HOLD
+        while held:  # oldest first: the ones waited for long enough, or all for a flush
+            run_id = next(iter(held))
+            run, seen, since = held[run_id]
+            if not markers and since > hold_until:
+                break
+            del held[run_id]
+            write(run_id, run, seen)
         return batch, markers
 
     def _write(self, batch: Batch) -> None:
