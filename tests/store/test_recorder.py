@@ -60,7 +60,7 @@ def test_a_failed_write_in_the_background_is_reported_by_the_next_flush(
     for attempt in range(2):
         _log_line(recorder, f"background {attempt}")
         deadline = time.monotonic() + 10
-        while recorder._queue:  # the recorder thread takes it alone, within its interval
+        while recorder._logs:  # the recorder thread takes it alone, within its interval
             assert time.monotonic() < deadline
             time.sleep(0.01)
         caplog.clear()

@@ -160,7 +160,8 @@ class Recorder:
         self.store = store
         self.interval = interval
         self.heartbeat_seconds = heartbeat_seconds
-        self._queue: deque[Any] = deque()
+        self._queue: deque[Any] = deque()  # state changes and flush markers
+        self._logs: deque[tuple[Any, ...]] = deque()  # log rows, as they are written
         self._wake = threading.Event()
         self._stopping = False
         self._active: dict[str, Run] = {}
@@ -185,7 +186,7 @@ class Recorder:
         message: str,
         timestamp: float,
     ) -> None:
-        self._queue.append(
+        self._logs.append(
             (flow_run_id, task_run_id, next(_LOG_SEQ), level, logger, message, timestamp)
         )
 
@@ -236,8 +237,16 @@ class Recorder:
         self._drain()
 
     def _drain(self) -> None:
-        while self._queue or self._held_due():
-            batch, markers = self._take()
+        """Write what is queued now; what comes meanwhile waits for the next round.
+
+        Going on until the queue is empty would, behind a busy run, write a transaction of
+        a row or two after another, each paying a commit and taking the GIL from the runs."""
+        left = len(self._queue)
+        if not (left or self._logs or self._held_due()):
+            return
+        while True:
+            batch, markers, taken = self._take(left)
+            left -= taken
             try:
                 self._write(batch)
             except BaseException as exc:
@@ -250,38 +259,45 @@ class Recorder:
                 for marker in markers:
                     marker.error = failure
                     marker.done.set()
+            if not left:  # else a flush marker ended this batch: the rest goes on
+                return
 
     def _held_due(self) -> bool:
         held = self._held
         return bool(held) and held[next(iter(held))][2] <= time.time() - HOLD
 
-    def _take(self) -> tuple[Batch, list[_Marker]]:
-        """Everything queued until the first flush marker (inclusive), and the held-back
-        task runs that are due (all of them when a flush is waiting)."""
+    def _take(self, most: int) -> tuple[Batch, list[_Marker], int]:
+        """Up to ``most`` queued state changes, stopping after the first flush marker, every
+        queued log line, and the held-back task runs that are due (all of them when a flush
+        is waiting); and how many queue items it took."""
         batch = Batch()
         runs: dict[str, Run] = {}
         states: dict[str, list[tuple[int, State]]] = {}
         markers: list[_Marker] = []
-        queue = self._queue
-        while queue:
+        queue, active = self._queue, self._active
+        taken = 0
+        while taken < most and queue:
             item = queue.popleft()
+            taken += 1
             if type(item) is _Marker:
                 markers.append(item)
                 break
-            if len(item) == 3:
-                run, state, seq = item
-                runs[run.id] = run
-                seen = states.get(run.id)
-                if seen is None:
-                    states[run.id] = [(seq, state)]
-                else:
-                    seen.append((seq, state))
-                if state.is_final():
-                    self._active.pop(run.id, None)
-                elif isinstance(run, FlowRun) or run.flow_run_id is None:
-                    self._active[run.id] = run
+            run, state, seq = item
+            run_id = run.id
+            seen = states.get(run_id)
+            if seen is None:
+                states[run_id] = [(seq, state)]
+                runs[run_id] = run
             else:
-                batch.logs.append(item)
+                seen.append((seq, state))
+            if state.type in TERMINAL_TYPES:
+                active.pop(run_id, None)
+            elif type(run) is FlowRun or run.flow_run_id is None:
+                active[run_id] = run
+        # Every log line handed over before the marker is in ``_logs`` by now; lines that
+        # came after it may be taken too, which only writes them sooner.
+        take_log = self._logs.popleft
+        batch.logs = [take_log() for _ in range(len(self._logs))]
         now = time.time()
         held = self._held
         rows = batch.states
@@ -320,7 +336,7 @@ class Recorder:
                 break
             del held[run_id]
             write(run_id, run, seen)
-        return batch, markers
+        return batch, markers, taken
 
     def _write(self, batch: Batch) -> None:
         self.store.write(batch)
