@@ -11,7 +11,6 @@ what ``result()`` waits on.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from _thread import allocate_lock
@@ -180,6 +179,8 @@ def as_completed(
     futures: Iterable[RunnelFuture[Any]], timeout: float | None = None
 ) -> Iterator[RunnelFuture[Any]]:
     """Yield the futures as they finish; ``TimeoutError`` if ``timeout`` passes first."""
+    import queue  # here, not at the top: ``import runnel`` need not pay for it
+
     every = set(futures)
     deadline = None if timeout is None else time.monotonic() + timeout
     finished: queue.SimpleQueue[RunnelFuture[Any]] = queue.SimpleQueue()
