@@ -156,21 +156,11 @@ class DoneAndNotDone(NamedTuple):
 def wait(futures: Iterable[RunnelFuture[Any]], timeout: float | None = None) -> DoneAndNotDone:
     """Wait until every future is done or ``timeout`` passes; returns (done, not_done)."""
     every = set(futures)
-    pending = [f for f in every if f._final is None]
-    if pending:
-        all_done = threading.Event()
-        lock = threading.Lock()
-        left = [len(pending)]
-
-        def one_done(_: RunnelFuture[Any]) -> None:
-            with lock:
-                left[0] -= 1
-                if left[0] == 0:
-                    all_done.set()
-
-        for future in pending:
-            future.add_done_callback(one_done)
-        all_done.wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for future in every:
+        left = None if deadline is None else deadline - time.monotonic()
+        if future._wait(left) is None:
+            break  # time is up: the rest is read as it stands
     done = {f for f in every if f._final is not None}
     return DoneAndNotDone(done, every - done)
 

@@ -154,11 +154,24 @@ class StoreHandler(logging.Handler):
             details = _exception_text(record)
             if details is not None:
                 message = f"{message}\n{details}"
-            runtime.get_sink().log(
+            self.store(
                 flow_run_id, task_run_id, record.levelno, record.name, message, record.created
             )
         except Exception:
             self.handleError(record)
+
+    @staticmethod
+    def store(
+        flow_run_id: str | None,
+        task_run_id: str | None,
+        level: int,
+        logger: str,
+        message: str,
+        created: float,
+    ) -> None:
+        """Hand one line to the history; lines of no run are not stored."""
+        if flow_run_id is not None or task_run_id is not None:
+            runtime.get_sink().log(flow_run_id, task_run_id, level, logger, message, created)
 
 
 class DirectLines:
@@ -173,12 +186,16 @@ class DirectLines:
     """
 
     def __init__(
-        self, parent: logging.Logger, console: ConsoleHandler, store: StoreHandler
+        self,
+        parent: logging.Logger,
+        console: ConsoleHandler,
+        formatter: RunFormatter,
+        store: StoreHandler,
     ) -> None:
         self.parent = parent
         self.console = console
+        self.formatter = formatter  # the console's, as long as nobody replaced it
         self.store = store
-        self.formatter = console.formatter
         self.handlers = [console, store]
 
     def __call__(
@@ -190,7 +207,6 @@ class DirectLines:
         args: tuple[Any, ...],
     ) -> bool:
         console, parent = self.console, self.parent
-        formatter = console.formatter
         if (
             logger.handlers
             or logger.filters
@@ -202,22 +218,18 @@ class DirectLines:
             or self.store.filters
             or console.level > level
             or self.store.level > level
-            or formatter is not self.formatter
-            or not isinstance(formatter, RunFormatter)
+            or console.formatter is not self.formatter
             or logging.getLogRecordFactory() is not logging.LogRecord
         ):
             return False
         created = time.time()
         message = msg % args if args else msg
         levelname = logging.getLevelName(level)
-        console.enqueue(
-            formatter.line(created, levelname, extra.get("run_label") or logger.name, message),
-            level,
+        who = extra.get("run_label") or logger.name
+        console.enqueue(self.formatter.line(created, levelname, who, message), level)
+        self.store.store(
+            extra.get("flow_run_id"), extra.get("task_run_id"), level, logger.name, message, created
         )
-        flow_run_id = extra.get("flow_run_id")
-        task_run_id = extra.get("task_run_id")
-        if flow_run_id is not None or task_run_id is not None:
-            runtime.get_sink().log(flow_run_id, task_run_id, level, logger.name, message, created)
         return True
 
 
@@ -232,11 +244,10 @@ def configure_logging() -> None:
     logger.setLevel(level)
     if _configured:
         return
-    console = ConsoleHandler()
-    console.setFormatter(RunFormatter())
-    store = StoreHandler()
+    console, formatter, store = ConsoleHandler(), RunFormatter(), StoreHandler()
+    console.setFormatter(formatter)
     logger.addHandler(console)
     logger.addHandler(store)
     logger.propagate = False
-    steps.route_lines(DirectLines(logger, console, store))
+    steps.route_lines(DirectLines(logger, console, formatter, store))
     _configured = True

@@ -271,8 +271,7 @@ class Recorder:
         queued log line, and the held-back task runs that are due (all of them when a flush
         is waiting); and how many queue items it took."""
         batch = Batch()
-        runs: dict[str, Run] = {}
-        states: dict[str, list[tuple[int, State]]] = {}
+        changed: dict[str, tuple[Run, list[tuple[int, State]]]] = {}
         markers: list[_Marker] = []
         queue, active = self._queue, self._active
         taken = 0
@@ -284,12 +283,10 @@ class Recorder:
                 break
             run, state, seq = item
             run_id = run.id
-            seen = states.get(run_id)
-            if seen is None:
-                states[run_id] = [(seq, state)]
-                runs[run_id] = run
+            if run_id in changed:
+                changed[run_id][1].append((seq, state))
             else:
-                seen.append((seq, state))
+                changed[run_id] = (run, [(seq, state)])
             if state.type in TERMINAL_TYPES:
                 active.pop(run_id, None)
             elif type(run) is FlowRun or run.flow_run_id is None:
@@ -300,34 +297,29 @@ class Recorder:
         batch.logs = [take_log() for _ in range(len(self._logs))]
         now = time.time()
         held = self._held
-        rows = batch.states
 
-        def write(run_id: str, run: TaskRun, seen: list[tuple[int, State]]) -> None:
-            batch.task_runs.append(task_run_row(run, self._pid, now))
-            if not told_by_its_row(run, seen):
-                for seq, state in seen:
-                    rows.append(
-                        (run_id, seq, state.type.value, state.name, state.message, state.timestamp)
-                    )
-
-        for run_id, seen in states.items():
-            run = runs[run_id]
+        def write(run: Run, seen: list[tuple[int, State]]) -> None:
             if isinstance(run, FlowRun):
                 batch.flow_runs.append(flow_run_row(run, self._pid, now))
-                for seq, state in seen:
-                    rows.append(
-                        (run_id, seq, state.type.value, state.name, state.message, state.timestamp)
-                    )
-                continue
+            else:
+                batch.task_runs.append(task_run_row(run, self._pid, now))
+                if told_by_its_row(run, seen):
+                    return
+            batch.states.extend(
+                (run.id, seq, state.type.value, state.name, state.message, state.timestamp)
+                for seq, state in seen
+            )
+
+        for run_id, (run, seen) in changed.items():
             earlier = held.pop(run_id, None) if held else None
             if earlier is not None:
                 seen = earlier[1] + seen
-            elif not markers and len(seen) == 1 and run.state_seq == 1:
+            elif not markers and isinstance(run, TaskRun) and len(seen) == 1 and run.state_seq == 1:
                 # Submitted, not started: most such runs start and end within the next
                 # batches, and one row then tells their whole life (``told_by_its_row``).
                 held[run_id] = (run, seen, now)
                 continue
-            write(run_id, run, seen)
+            write(run, seen)
         hold_until = now - HOLD
         while held:  # oldest first: the ones waited for long enough, or all for a flush
             run_id = next(iter(held))
@@ -335,7 +327,7 @@ class Recorder:
             if not markers and since > hold_until:
                 break
             del held[run_id]
-            write(run_id, run, seen)
+            write(run, seen)
         return batch, markers, taken
 
     def _write(self, batch: Batch) -> None:
