@@ -26,9 +26,11 @@ KEY_VERSION = 2  # bump when the key scheme changes, so old entries are never mi
 Part = tuple[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CacheContext:
-    """Everything a policy may look at to compute the key of one task call."""
+    """Everything a policy may look at to compute the key of one task call.
+
+    Made for every cached call, so a plain slotted class (a frozen one costs a cache hit more)."""
 
     task_key: str
     task_name: str
@@ -75,8 +77,8 @@ class CachePolicy:
         parts = self._parts(ctx)
         if parts is None:
             return None
-        # Labels are unique but for two key functions' strings, so the order is total.
-        parts.sort(key=_part_order)
+        if len(parts) > 1:  # labels are unique but for two key functions' strings: a total order
+            parts.sort(key=_part_order)
         text = _json({"v": KEY_VERSION, "task": ctx.task_key, "parts": parts})
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -312,12 +314,29 @@ def _canonical(value: Any) -> Any:
     return ["pickle", _pickle_digest(value)]
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+def _make_json() -> Callable[[Any], str]:
+    """The one text of a canonical form: sorted keys, fixed separators, ASCII.
+
+    ``JSONEncoder.encode`` builds a new C encoder for every text, which cost a cache hit's key
+    as much as the encoding; the C encoder is built once here where Python has it. No check
+    for cycles: a canonical form is a fresh tree."""
+    from json import encoder
+
+    plain = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+    make: Any = getattr(encoder, "c_make_encoder", None)
+    if make is None:
+        return plain.encode
+    encode = make(
+        None, plain.default, encoder.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+
+    def text(canonical: Any) -> str:
+        return "".join(encode(canonical, 0))
+
+    return text
 
 
-def _json(canonical: Any) -> str:
-    """The one text of a canonical form: sorted keys, fixed separators, ASCII."""
-    return _ENCODER.encode(canonical)
+_json = _make_json()
 
 
 class _HashWriter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import pickle
@@ -346,9 +347,35 @@ def _corrupt_cases() -> list[tuple[str, Callable[[bytes], bytes], str]]:
         ("truncated metadata", lambda blob: blob[: HEADER_SIZE + 5], "metadata ends at byte"),
         ("bad magic", lambda blob: b"PK\x03\x04" + blob[4:], "wrong magic bytes"),
         ("newer format", lambda blob: blob[:4] + b"\x00\x09" + blob[6:], "record format 9"),
-        ("damaged metadata", lambda blob: blob.replace(b'"key"', b'"kex"'), "has no 'key'"),
-        ("wrong type", lambda blob: blob.replace(b'"created":', b'"created":"'), "unreadable"),
-    ]
+        ("text lengths", lambda blob: _add_to_key_length(blob, 1), "do not add up"),
+        ("undecodable text", lambda blob: blob.replace(KEY.encode(), b"\xff" + KEY[1:].encode()), "unreadable"),
+        # Format 1 (JSON metadata), as an earlier runnel wrote it, damaged.
+        ("damaged format 1", lambda blob: _format_1(blob).replace(b'"key"', b'"kex"'), "has no 'key'"),
+        ("wrong type in format 1", lambda blob: _format_1(blob).replace(b'"created":', b'"created":"'), "unreadable"),
+    ]  # fmt: skip
+
+
+def _add_to_key_length(blob: bytes, more: int) -> bytes:
+    at = HEADER_SIZE + 32  # after three doubles and the size: the key's byte length (u32)
+    length = int.from_bytes(blob[at : at + 4], "big") + more
+    return blob[:at] + length.to_bytes(4, "big") + blob[at + 4 :]
+
+
+def _format_1(blob: bytes) -> bytes:
+    """The same record as format 1 wrote it: the metadata as a JSON object."""
+    meta, value = unpack(blob)
+    text = json.dumps(meta.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+    return b"RNLR\x00\x01" + len(text).to_bytes(4, "big") + blob[10:HEADER_SIZE] + text + value
+
+
+def test_a_record_of_format_1_is_still_read(tmp_path: Path) -> None:
+    storage = LocalFileStorage(tmp_path)
+    written = write_record(storage, metadata(expiration=NOW + 60), b"the value")
+    path = storage.path_of(KEY)
+    path.write_bytes(_format_1(path.read_bytes()))
+    assert path.read_bytes()[4:6] == b"\x00\x01"
+    assert load_record(storage, KEY) == (written, b"the value")
+    assert read_metadata(storage, KEY) == written
 
 
 @pytest.mark.parametrize(
@@ -605,3 +632,18 @@ def test_collecting_garbage_never_deletes_files_that_are_not_records(tmp_path: P
     assert collect_expired(LocalFileStorage(folder), now=10_000_000.0) == 1
     left = sorted(p.name for p in folder.iterdir() if p.name != ".locks")
     assert left == [".notes.tmp", "passwd"]
+
+
+@pytest.mark.parametrize("file_size", [16_383, 16_384, 16_385, 3 * 16_384])
+def test_records_around_the_first_read_size_are_read_whole(tmp_path: Path, file_size: int) -> None:
+    storage = LocalFileStorage(tmp_path)
+    overhead = len(pack(metadata(), b""))
+    value = os.urandom(file_size - overhead)
+    write_record(storage, metadata(), value)
+    assert storage.path_of(KEY).stat().st_size == file_size
+    assert load_record(storage, KEY)[1] == value
+
+
+def test_texts_that_are_not_ascii_round_trip() -> None:
+    meta = metadata(task_key="módulo.tâche", task_name="tâche-名前", serializer="pickle")
+    assert unpack(pack(meta, b"v")) == (meta._replace(size=1), b"v")

@@ -20,7 +20,7 @@ import pytest
 
 from runnel import flow, task
 from runnel.cache_policies import DEFAULT, FLOW_PARAMETERS, INPUTS, TASK_SOURCE
-from runnel.context import flow_run_context
+from runnel.context import current_task_run, flow_run_context
 from runnel.results import LocalFileStorage, RecordMetadata, list_records, load_record
 from runnel.states import State
 
@@ -114,6 +114,46 @@ def test_a_hit_ends_cached_without_calling_the_function(
     err = capsys.readouterr().err
     assert err.count(HIT_LINE) == 1
     assert re.search(rf"\| INFO    \| Task run 'double-\w+' - {re.escape(HIT_LINE)}$", err, re.M)
+
+
+def test_a_hit_calls_on_completion_hooks_inside_its_run(calls: Calls) -> None:
+    """A hit with no hooks ends without a lifecycle to drive; one with hooks still calls them,
+    with the run's context set, in sync and async tasks."""
+    seen: list[tuple[str, str, str | None]] = []
+
+    def hook(task: Any, run: Any, state: State) -> None:
+        context = current_task_run()
+        seen.append((task.name, state.name, None if context is None else context.id))
+
+    @task(cache_policy=INPUTS, on_completion=[hook])
+    def double(x: int) -> int:
+        calls.add()
+        return 2 * x
+
+    @task(cache_policy=INPUTS, on_completion=hook)
+    async def triple(x: int) -> int:
+        calls.add()
+        return 3 * x
+
+    @flow
+    async def both() -> list[Any]:
+        return [
+            double(1, return_state=True),
+            double(1, return_state=True),
+            await triple(1, return_state=True),
+            await triple(1, return_state=True),
+        ]
+
+    states = asyncio.run(both())
+    assert [s.name for s in states] == ["Completed", "Cached", "Completed", "Cached"]
+    assert calls.count == 2
+    assert [(name, state) for name, state, _ in seen] == [
+        ("double", "Completed"),
+        ("double", "Cached"),
+        ("triple", "Completed"),
+        ("triple", "Cached"),
+    ]
+    assert all(run_id is not None for _, _, run_id in seen)
 
 
 def test_inputs_equal_arguments_hit_and_different_ones_miss(calls: Calls) -> None:

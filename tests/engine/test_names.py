@@ -135,3 +135,24 @@ def test_each_flow_run_names_its_tasks_afresh(store: Store) -> None:
     for flow_run in store.list_flow_runs():
         (task_run,) = store.list_task_runs(flow_run.id)
         assert re.fullmatch(r"step-[0-9a-f]{3}", task_run.name)
+
+
+def test_run_ids_are_uuids_and_task_run_ids_grow_with_time() -> None:
+    import time
+    import uuid
+
+    from runnel.runs import new_id, new_ordered_id
+
+    flow_ids = {new_id() for _ in range(2000)}
+    assert len(flow_ids) == 2000
+    assert all(
+        uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 for i in flow_ids
+    )
+    before = time.time_ns() // 1_000_000
+    ordered = [new_ordered_id() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ordered)) == 2000
+    for text in ordered:
+        value = uuid.UUID(text)
+        assert str(value) == text and value.version == 7 and value.variant == uuid.RFC_4122
+        assert before <= value.int >> 80 <= after  # its first 48 bits: the time in milliseconds

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from runnel.context import flow_run_context
-from runnel.engine.execute import RunSetup, aexecute, execute
+from runnel.engine.execute import RunSetup, aexecute, conclude_hit, execute
 from runnel.runs import TaskRun
 from runnel.states import Cached, State
 
@@ -65,6 +65,17 @@ async def _no_acall() -> None:
     """A hit ends its run without calling anything."""
 
 
+def _answer(setup: RunSetup) -> State:
+    """The run ended in its hit (driven through the lifecycle only for its hooks)."""
+    state = conclude_hit(setup)
+    return state if state is not None else execute(setup, _no_call)
+
+
+async def _aanswer(setup: RunSetup) -> State:
+    state = conclude_hit(setup)
+    return state if state is not None else await aexecute(setup, _no_acall)
+
+
 def execute_cached(
     task: Any,
     setup: RunSetup,
@@ -78,10 +89,10 @@ def execute_cached(
         return run()
     _task_run(setup).cache_key = key
     if _hit(task, key, setup) is not None:
-        return execute(setup, _no_call)
+        return _answer(setup)
     with task.cache.hold(key):
         if _hit(task, key, setup) is not None:
-            return execute(setup, _no_call)
+            return _answer(setup)
         return _store(task, key, setup, run())
 
 
@@ -98,12 +109,12 @@ async def aexecute_cached(
         return await run()
     _task_run(setup).cache_key = key
     if _hit(task, key, setup) is not None:
-        return await aexecute(setup, _no_acall)
+        return await _aanswer(setup)
     lock = task.cache.hold(key)
     await _acquire_off_loop(lock)
     try:
         if _hit(task, key, setup) is not None:
-            return await aexecute(setup, _no_acall)
+            return await _aanswer(setup)
         return _store(task, key, setup, await run())
     finally:
         lock.__exit__(None, None, None)
@@ -135,4 +146,4 @@ def cached_answer(
     if key is None or _hit(task, key, setup) is None:
         return None
     _task_run(setup).cache_key = key
-    return execute(setup, _no_call)
+    return _answer(setup)

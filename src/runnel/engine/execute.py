@@ -9,7 +9,7 @@ from typing import Any
 
 from runnel.clock import Clock
 from runnel.engine.drivers import Steps, adrive, drive
-from runnel.engine.steps import RunPolicy, lifecycle
+from runnel.engine.steps import RunPolicy, end_run, hooks_after, lifecycle, make_pending
 from runnel.exceptions import RunTimeoutError
 from runnel.loggers import install_print_capture, print_target
 from runnel.runs import Run
@@ -115,3 +115,15 @@ async def aexecute(setup: RunSetup, call: Callable[[], Awaitable[Any]]) -> State
         )
     finally:
         _exit(setup, tokens)
+
+
+def conclude_hit(setup: RunSetup) -> State | None:
+    """End a run answered from the cache (``setup.hit``) where no hook needs calling: no call,
+    no context to set, no lifecycle to drive. None when hooks wait for it (then drive it)."""
+    state = setup.hit
+    assert state is not None
+    if hooks_after(setup.policy, state):
+        return None
+    make_pending(setup.run, setup.sink)
+    end_run(setup.policy, setup.run, state, setup.sink, setup.logger, setup.context.log_extra)
+    return state

@@ -233,6 +233,44 @@ def _text(error: BaseException) -> str:
         return f"<{type(error).__name__} whose message cannot be shown>"
 
 
+def make_pending(run: Run, sink: EventSink) -> None:
+    """A run starts Pending (a submitted one was made Pending when it was submitted)."""
+    if run.state_seq == 0:
+        set_state(run, Pending(), sink)
+
+
+def end_run(
+    policy: RunPolicy,
+    run: Run,
+    state: State,
+    sink: EventSink,
+    logger: logging.Logger,
+    log_extra: dict[str, Any],
+) -> Sequence[Hook]:
+    """Move ``run`` into its final ``state`` and say so; returns the hooks to call now."""
+    set_state(run, state, sink)
+    completed = state.is_completed()
+    log(
+        logger,
+        logging.INFO if completed else logging.ERROR,
+        log_extra,
+        "Finished in state %s",
+        state,
+    )
+    return hooks_after(policy, state)
+
+
+def hooks_after(policy: RunPolicy, state: State) -> Sequence[Hook]:
+    """The hooks a run ending in ``state`` calls."""
+    if state.is_completed():
+        return policy.on_completion
+    if state.is_failed():
+        return policy.on_failure
+    if state.is_crashed():
+        return policy.on_crashed
+    return ()
+
+
 def lifecycle(
     policy: RunPolicy,
     owner: Any,
@@ -247,8 +285,7 @@ def lifecycle(
     """Drive one run from Pending to a final state; returns that state.
 
     ``hit`` is the state of a valid cache record: the run ends in it without running."""
-    if run.state_seq == 0:  # a submitted run was made Pending when it was submitted
-        set_state(run, Pending(), sink)
+    make_pending(run, sink)
     state: State | None = hit
     if state is None:
         set_state(run, Running(), sink)
@@ -314,19 +351,7 @@ def lifecycle(
             exc_info=outcome.error,
         )
         state = attempt_state
-    set_state(run, state, sink)
-    level = logging.INFO if state.is_completed() else logging.ERROR
-    log(logger, level, log_extra, "Finished in state %s", state)
-    hooks = (
-        policy.on_completion
-        if state.is_completed()
-        else policy.on_failure
-        if state.is_failed()
-        else policy.on_crashed
-        if state.is_crashed()
-        else ()
-    )
-    for hook in hooks:
+    for hook in end_run(policy, run, state, sink, logger, log_extra):
         hook_outcome = yield CallHook(hook, (owner, run, state))
         if hook_outcome is not None and hook_outcome.error is not None:
             logger.error(

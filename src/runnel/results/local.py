@@ -20,7 +20,7 @@ class LocalFileStorage(ResultStorage):
 
             path = get_settings().results_dir
         self.directory = Path(path).expanduser().absolute()
-        self._folder = str(self.directory)
+        self._prefix = os.path.join(self.directory, "")  # the folder with its separator
 
     @property
     def location(self) -> str:
@@ -38,16 +38,21 @@ class LocalFileStorage(ResultStorage):
         return str(self.path_of(key))
 
     def read(self, key: str) -> bytes:
-        # os-level calls, not pathlib: a cache hit's read is most of its cost.
+        # os-level calls, not pathlib, and no fstat for a small record: a cache hit's read is
+        # much of its cost. A read of a regular file returns less than asked only at its end.
         try:
-            fd = os.open(os.path.join(self._folder, check_key(key)), os.O_RDONLY | _O_BINARY)
+            fd = os.open(self._prefix + check_key(key), os.O_RDONLY | _O_BINARY)
         except FileNotFoundError:
             raise RecordMissing(key, self.location) from None
         try:
-            size = os.fstat(fd).st_size
-            data = os.read(fd, size)
-            while len(data) < size and (more := os.read(fd, size - len(data))):
-                data += more  # a short read: rare on a local file
+            data = os.read(fd, _SMALL)
+            if len(data) == _SMALL:  # maybe a larger one: the rest, to its end
+                chunks = [data]
+                left = os.fstat(fd).st_size - len(data)
+                while left > 0 and (more := os.read(fd, left)):
+                    chunks.append(more)
+                    left -= len(more)
+                data = b"".join(chunks)
             return data
         finally:
             os.close(fd)
@@ -107,6 +112,7 @@ class LocalFileStorage(ResultStorage):
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_SMALL = 16384  # read in one call; larger records are sized with fstat first
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -3,33 +3,38 @@
 Layout::
 
     magic b"RNLR" | format version (u16) | metadata length (u32) | sha256 of the value (32 bytes)
-    metadata (UTF-8 JSON) | value bytes
+    metadata | value bytes
 
 The metadata can be read from the first bytes alone, without reading or deserializing the value.
+Format 2, written now, keeps it binary: ``created``, ``expiration`` (NaN: never) and
+``duration_seconds`` as doubles, ``size`` as u64, then the byte lengths (u32) and UTF-8 texts of
+``key``, ``task_key``, ``task_name`` and ``serializer``. A cache hit reads the metadata of every
+call, and parsing and checking JSON cost it more than reading the file. Format 1, the same
+fields as a JSON object, is still read.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
+import math
 import struct
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from runnel.results.base import ResultStorage
 from runnel.results.errors import CorruptRecord
 
 MAGIC = b"RNLR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _HEADER = struct.Struct(">4sHI32s")
 HEADER_SIZE = _HEADER.size
+_FIELDS = struct.Struct(">dddQIIII")  # format 2: the numbers, then the texts' byte lengths
 _MAX_METADATA = 1 << 20  # far above any real metadata; a larger length means damage
 _FIRST_READ = 4096  # enough for the header and the metadata of almost every record
 
 
-@dataclass(frozen=True)
-class RecordMetadata:
+class RecordMetadata(NamedTuple):
     """What a record says about its value; ``size`` is the length of the value bytes."""
 
     key: str
@@ -47,7 +52,7 @@ class RecordMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """The metadata as JSON-able values."""
-        return dataclasses.asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, data: Any) -> RecordMetadata:
@@ -77,19 +82,26 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "duration_seconds": _NUMBER,
     "size": (int,),
 }
-assert set(_KINDS) == {field.name for field in dataclasses.fields(RecordMetadata)}
+assert tuple(_KINDS) == RecordMetadata._fields
 
 
 def pack(metadata: RecordMetadata, value: bytes) -> bytes:
-    """The record blob of ``value``; its metadata's ``size`` is set to ``len(value)``."""
-    metadata = dataclasses.replace(metadata, size=len(value))
-    meta = json.dumps(metadata.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+    """The record blob of ``value`` (format 2); its metadata's ``size`` is set to ``len(value)``."""
+    texts = [
+        metadata.key.encode(),
+        metadata.task_key.encode(),
+        metadata.task_name.encode(),
+        metadata.serializer.encode(),
+    ]
+    expiration = math.nan if metadata.expiration is None else metadata.expiration
+    numbers = (metadata.created, expiration, metadata.duration_seconds, len(value))
+    meta = _FIELDS.pack(*numbers, *map(len, texts)) + b"".join(texts)
     header = _HEADER.pack(MAGIC, FORMAT_VERSION, len(meta), hashlib.sha256(value).digest())
     return b"".join((header, meta, value))
 
 
-def _parse_header(head: bytes, where: str) -> tuple[int, bytes]:
-    """(metadata length, value digest) from a record's first bytes."""
+def _parse_header(head: bytes, where: str) -> tuple[int, int, bytes]:
+    """(format version, metadata length, value digest) from a record's first bytes."""
     if len(head) < len(MAGIC) or head[: len(MAGIC)] != MAGIC:
         if MAGIC.startswith(head):
             raise CorruptRecord(where, f"truncated: {len(head)} bytes, no complete header")
@@ -97,29 +109,61 @@ def _parse_header(head: bytes, where: str) -> tuple[int, bytes]:
     if len(head) < HEADER_SIZE:
         raise CorruptRecord(where, f"truncated: {len(head)} bytes, no complete header")
     _, version, meta_length, digest = _HEADER.unpack_from(head)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CorruptRecord(
-            where, f"record format {version}; this runnel reads format {FORMAT_VERSION}"
+            where,
+            f"record format {version}; this runnel reads formats "
+            + " and ".join(map(str, READABLE_VERSIONS)),
         )
     if meta_length > _MAX_METADATA:
         raise CorruptRecord(where, f"implausible metadata length {meta_length}")
-    return meta_length, digest
+    return version, meta_length, digest
 
 
-def _parse_metadata(head: bytes, meta_length: int, where: str) -> RecordMetadata:
+def _parse_metadata(head: bytes, version: int, meta_length: int, where: str) -> RecordMetadata:
     end = HEADER_SIZE + meta_length
     if len(head) < end:
         raise CorruptRecord(where, f"truncated: {len(head)} bytes, metadata ends at byte {end}")
     try:
+        if version == 2:
+            return _binary_metadata(head, end)
         return RecordMetadata.from_dict(json.loads(head[HEADER_SIZE:end].decode("utf-8")))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, struct.error) as error:
         raise CorruptRecord(where, f"unreadable metadata: {error}") from None
+
+
+def _binary_metadata(head: bytes, end: int) -> RecordMetadata:
+    """Format 2's metadata, which ends at byte ``end`` of ``head``."""
+    created, expiration, duration, size, *lengths = _FIELDS.unpack_from(head, HEADER_SIZE)
+    at = HEADER_SIZE + _FIELDS.size
+    if at + sum(lengths) != end:
+        raise ValueError("its text lengths do not add up to its length")
+    text = head[at:end].decode("utf-8")
+    if len(text) != end - at:  # not all ASCII: byte lengths are not character lengths
+        texts = []
+        for length in lengths:
+            texts.append(head[at : at + length].decode("utf-8"))
+            at += length
+    else:
+        a, b, c, _ = lengths
+        texts = [text[:a], text[a : a + b], text[a + b : a + b + c], text[a + b + c :]]
+    key, task_key, task_name, serializer = texts
+    return RecordMetadata(
+        key,
+        task_key,
+        task_name,
+        created,
+        None if math.isnan(expiration) else expiration,
+        serializer,
+        duration,
+        size,
+    )
 
 
 def unpack(blob: bytes, where: str = "<blob>") -> tuple[RecordMetadata, bytes]:
     """(metadata, value bytes) of a record; ``CorruptRecord`` when anything does not check out."""
-    meta_length, digest = _parse_header(blob, where)
-    metadata = _parse_metadata(blob, meta_length, where)
+    version, meta_length, digest = _parse_header(blob, where)
+    metadata = _parse_metadata(blob, version, meta_length, where)
     value = blob[HEADER_SIZE + meta_length :]
     if len(value) != metadata.size:
         state = "truncated" if len(value) < metadata.size else "too long"
@@ -142,10 +186,10 @@ def read_metadata(storage: ResultStorage, key: str) -> RecordMetadata:
     """The metadata of ``key``'s record from its first bytes; the value is neither read nor loaded."""
     head = storage.read_head(key, _FIRST_READ)
     try:
-        meta_length, _ = _parse_header(head, _HERE)
+        version, meta_length, _ = _parse_header(head, _HERE)
         if len(head) < HEADER_SIZE + meta_length:
             head = storage.read_head(key, HEADER_SIZE + meta_length)
-        return _check_key(_parse_metadata(head, meta_length, _HERE), key, _HERE)
+        return _check_key(_parse_metadata(head, version, meta_length, _HERE), key, _HERE)
     except CorruptRecord as error:
         raise CorruptRecord(storage.describe(key), error.reason) from None
 
@@ -163,4 +207,4 @@ def load_record(storage: ResultStorage, key: str) -> tuple[RecordMetadata, bytes
 def write_record(storage: ResultStorage, metadata: RecordMetadata, value: bytes) -> RecordMetadata:
     """Store ``value`` under ``metadata.key`` atomically; the metadata as stored."""
     storage.write(metadata.key, pack(metadata, value))
-    return dataclasses.replace(metadata, size=len(value))
+    return metadata._replace(size=len(value))
