@@ -161,6 +161,8 @@ class TaskRunNamer:
     def next_name(self, task_name: str) -> str:
         n = self._counts.get(task_name, 0)
         self._counts[task_name] = n + 1
+        if n < 4096:  # the first runs of a task: three hex digits
+            return f"{task_name}-{(0x9E3779B1 * n + self._offset + hash(task_name)) % 4096:03x}"
         width = 3
         while n >= 16**width:
             n -= 16**width

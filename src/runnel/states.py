@@ -142,12 +142,28 @@ class State:
         raise UnfinishedRun(f"{self!r} has no result yet: wait for the run to finish")
 
     def __repr__(self) -> str:
-        parts = [repr(self.message)] if self.message else []
+        if not self.message:  # every run's last log line shows one: remembered by name and type
+            text = _BARE_REPRS.get((self.name, self.type))
+            if text is None:
+                text = _bare_repr(self.name, self.type)
+            return text
+        parts = [repr(self.message)]
         if self.name != DEFAULT_NAMES[self.type]:
             parts.append(f"type={self.type.value}")
         return f"{self.name}({', '.join(parts)})"
 
     __str__ = __repr__
+
+
+_BARE_REPRS: dict[tuple[str, StateType], str] = {}
+
+
+def _bare_repr(name: str, type: StateType) -> str:
+    """``Completed()``, ``Cached(type=COMPLETED)``: a state with no message."""
+    text = f"{name}()" if name == DEFAULT_NAMES[type] else f"{name}(type={type.value})"
+    if len(_BARE_REPRS) < 256:  # users may name states freely: keep a bounded few
+        _BARE_REPRS[(name, type)] = text
+    return text
 
 
 def _error_for(state: State) -> BaseException:

@@ -59,6 +59,8 @@ class Runnable(Generic[P, R]):
         plain = self._plain_parameters
         if plain is not None:
             names, defaults = plain
+            if not kwargs and len(args) == len(names):  # the usual call: every argument given
+                return dict(zip(names, args, strict=True))
             if len(args) <= len(names):
                 bound = dict(zip(names, args, strict=False))
                 if all(k in names and k not in bound for k in kwargs):

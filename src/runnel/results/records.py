@@ -15,6 +15,7 @@ fields as a JSON object, is still read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -134,30 +135,33 @@ def _parse_metadata(head: bytes, version: int, meta_length: int, where: str) -> 
 
 def _binary_metadata(head: bytes, end: int) -> RecordMetadata:
     """Format 2's metadata, which ends at byte ``end`` of ``head``."""
-    created, expiration, duration, size, *lengths = _FIELDS.unpack_from(head, HEADER_SIZE)
+    created, expiration, duration, size, a, b, c, d = _FIELDS.unpack_from(head, HEADER_SIZE)
     at = HEADER_SIZE + _FIELDS.size
-    if at + sum(lengths) != end:
+    if at + a + b + c + d != end:
         raise ValueError("its text lengths do not add up to its length")
     text = head[at:end].decode("utf-8")
-    if len(text) != end - at:  # not all ASCII: byte lengths are not character lengths
-        texts = []
-        for length in lengths:
-            texts.append(head[at : at + length].decode("utf-8"))
-            at += length
-    else:
-        a, b, c, _ = lengths
-        texts = [text[:a], text[a : a + b], text[a + b : a + b + c], text[a + b + c :]]
+    if len(text) == end - at:  # all ASCII (always, for keys): cut the text by its lengths
+        ab, abc = a + b, a + b + c
+        texts: tuple[str, ...] = (text[:a], text[a:ab], text[ab:abc], text[abc:])
+    else:  # byte lengths are not character lengths: decode each text on its own
+        texts = tuple(head[i : i + n].decode("utf-8") for i, n in _spans(at, (a, b, c, d)))
     key, task_key, task_name, serializer = texts
-    return RecordMetadata(
-        key,
-        task_key,
-        task_name,
-        created,
-        None if math.isnan(expiration) else expiration,
-        serializer,
-        duration,
-        size,
-    )
+    never = expiration != expiration  # NaN
+    fields = (key, task_key, task_name, created, None if never else expiration, serializer)
+    return _metadata((*fields, duration, size))
+
+
+def _spans(start: int, lengths: tuple[int, ...]) -> list[tuple[int, int]]:
+    spans = []
+    for length in lengths:
+        spans.append((start, length))
+        start += length
+    return spans
+
+
+#: A ``RecordMetadata`` from a tuple of its fields, without the keyword handling of its
+#: generated ``__new__`` (every cache hit makes one).
+_metadata: Any = functools.partial(tuple.__new__, RecordMetadata)
 
 
 def unpack(blob: bytes, where: str = "<blob>") -> tuple[RecordMetadata, bytes]:

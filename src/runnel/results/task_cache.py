@@ -93,11 +93,12 @@ class TaskCache:
     ) -> CacheHit | None:
         """The valid record of ``key``, read once: its metadata (expiry, checksum) is checked
         before its value is deserialized. Expired and unusable records are deleted."""
-        now = time.time() if now is None else now
         storage = self.storage
         try:
             metadata, blob = load_record(storage, key)
-            if metadata.is_expired(now):
+            if metadata.expiration is not None and metadata.is_expired(
+                time.time() if now is None else now
+            ):
                 storage.delete(key)  # expired records are garbage: collect as we meet them
                 return None
             serializer = (
