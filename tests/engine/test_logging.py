@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable
 
 import pytest
@@ -526,3 +527,71 @@ def test_a_filter_on_the_runnel_logger_is_applied_to_engine_lines(
         logger.handlers[0].removeFilter(no_task_lines)
     got = log_lines(capsys.readouterr().err)
     assert len(got) == 2 and all("Flow run" in line for line in got), got
+
+
+@pytest.mark.parametrize("handler", [False, True], ids=["direct", "with-a-user-handler"])
+def test_a_task_runs_closing_line_is_told_by_its_row_not_stored_twice(
+    capsys: pytest.CaptureFixture[str],
+    store: Store,
+    only_flow_run: Callable[..., FlowRunRecord],
+    handler: bool,
+) -> None:
+    """``Finished in state ...`` of a task run is printed and read back from the history as
+    logged (same text, level and time), but never written as a log row of its own."""
+    from runnel.cache_policies import INPUTS
+    from runnel.store.sql import SqlStore
+
+    @task(cache_policy=INPUTS)
+    def double(x: int) -> int:
+        return 2 * x
+
+    @task
+    def explode() -> None:
+        raise ValueError("boom")
+
+    @flow
+    def my_flow() -> None:
+        double(1)
+        double(1)  # a hit
+        explode.submit().result(raise_on_failure=False)
+
+    kept: list[logging.LogRecord] = []
+    extra = logging.Handler()
+    extra.emit = kept.append  # type: ignore[method-assign]
+    if handler:  # the engine then makes real records, and the store handler sees them
+        logging.getLogger("runnel").addHandler(extra)
+    try:
+        my_flow()
+    finally:
+        logging.getLogger("runnel").removeHandler(extra)
+    console = log_lines(capsys.readouterr().err)
+    record = only_flow_run()
+    stored = store.list_logs(record.id)
+    assert len(stored) == len(console)
+    for line, printed in zip(stored, console, strict=True):
+        assert printed.endswith(" - " + line.message.splitlines()[0])
+        assert printed[:12] == time.strftime("%H:%M:%S", time.localtime(line.timestamp)) + (
+            f".{int(line.timestamp % 1 * 1000):03d}"
+        )
+    task_runs = {run.id: run for run in store.list_task_runs(record.id)}
+    closing = [line for line in stored if line.message.startswith("Finished in state ")]
+    assert [line.message for line in closing] == [
+        "Finished in state Completed()",
+        "Finished in state Cached(type=COMPLETED)",
+        "Finished in state Failed('Task run encountered an exception ValueError: boom')",
+        "Finished in state Completed()",  # the flow run's
+    ]
+    for line in closing[:3]:
+        assert line.task_run_id in task_runs
+        assert line.timestamp == task_runs[line.task_run_id].end_time
+    assert isinstance(store, SqlStore)
+    with store._transaction(write=False) as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM logs WHERE task_run_id IS NOT NULL "
+            "AND message LIKE 'Finished in state %'"
+        )
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT COUNT(*) FROM logs WHERE message LIKE 'Finished in state %'")
+        assert cur.fetchone()[0] == 1  # the flow run's own
+    if handler:
+        assert sum(r.getMessage().startswith("Finished in state") for r in kept) == 4

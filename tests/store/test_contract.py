@@ -704,3 +704,70 @@ def _psycopg_error() -> type[Exception]:
     except ImportError:  # pragma: no cover - only without the postgres extra
         return sqlite3.Error
     return psycopg.Error
+
+
+def test_a_task_runs_closing_line_is_read_back_from_its_row(store: Store) -> None:
+    """The engine does not store ``Finished in state ...`` of a task run: its row tells it."""
+    flow = flow_run(end_time=1010.0)
+    done = task_run(flow[0], state_type="COMPLETED", state_name="Cached", end_time=1003.5)
+    failed = task_run(
+        flow[0],
+        state_type="FAILED",
+        state_name="Failed",
+        state_message="it's broken",
+        end_time=1004.0,
+    )
+    running = task_run(flow[0])  # not ended: no closing line yet
+    logs = [
+        log(flow[0], 7, 1003.0, task_run_id=done[0], logger="runnel.task_runs", message="working"),
+        log(
+            flow[0],
+            8,
+            1004.0,
+            task_run_id=failed[0],
+            logger="runnel.task_runs",
+            level=40,
+            message="boom",
+        ),
+        log(flow[0], 9, 1009.0, message="Finished in state Completed()"),  # the flow's: stored
+    ]
+    store.write(Batch(flow_runs=[flow], task_runs=[done, failed, running], logs=logs))
+
+    lines = store.list_logs(flow[0])
+    assert [(line.task_run_id, line.level, line.message, line.timestamp) for line in lines] == [
+        (done[0], 20, "working", 1003.0),
+        (done[0], 20, "Finished in state Cached(type=COMPLETED)", 1003.5),
+        (failed[0], 40, "boom", 1004.0),  # a stored line of the same moment comes first
+        (failed[0], 40, 'Finished in state Failed("it\'s broken")', 1004.0),
+        (None, 20, "Finished in state Completed()", 1009.0),
+    ]
+    assert all(line.logger == "runnel.task_runs" for line in lines[:4])
+    assert [line.seq for line in lines] == [7, 7, 8, 8, 9]
+    assert store.list_logs(flow[0], limit=2) == lines[:2]
+
+
+def test_a_stored_closing_line_is_not_told_twice(store: Store) -> None:
+    """Histories written before closing lines were told by their rows keep theirs, once."""
+    flow = flow_run()
+    done = task_run(flow[0], state_type="COMPLETED", state_name="Completed", end_time=1003.5)
+    closing = log(
+        flow[0],
+        3,
+        1003.5,
+        task_run_id=done[0],
+        logger="runnel.task_runs",
+        message="Finished in state Completed()",
+    )
+    store.write(Batch(flow_runs=[flow], task_runs=[done], logs=[closing]))
+    assert store.list_logs(flow[0]) == [LogRecord(*closing)]
+
+
+def test_a_reaped_run_gets_no_closing_line(store: Store) -> None:
+    """A run the crash reaper ended logged nothing; none is made up for it."""
+    flow = flow_run(heartbeat=1000.0)
+    stuck = task_run(flow[0], heartbeat=1000.0)
+    store.write(Batch(flow_runs=[flow], task_runs=[stuck]))
+    assert store.reap_crashed(5000.0, 90.0) == 2
+    record = store.read_task_run(stuck[0])
+    assert record is not None and record.state_type == "CRASHED" and record.end_time == 5000.0
+    assert store.list_logs(flow[0]) == []

@@ -101,8 +101,8 @@ class Outcome:
         self.timed_out = timed_out
 
 
-#: ``(logger, level, extra, msg, args) -> bool``: writes a line where the handlers would, or
-#: answers False when a record is needed (see ``runnel.logging.setup.DirectLines``).
+#: ``(logger, level, extra, msg, args, at) -> bool``: writes a line where the handlers would,
+#: or answers False when a record is needed (see ``runnel.logging.setup.DirectLines``).
 _direct: Callable[..., bool] | None = None
 
 
@@ -119,14 +119,20 @@ def log(
     msg: str,
     *args: Any,
     exc_info: BaseException | None = None,
+    at: float | None = None,
 ) -> None:
-    """Log a line of a run, skipping the stack walk ``Logger.log`` does to find its caller."""
+    """Log a line of a run (``at``: its time, if not now), skipping the stack walk
+    ``Logger.log`` does to find its caller."""
     if logger.isEnabledFor(level):
-        if exc_info is None and _direct is not None and _direct(logger, level, extra, msg, args):
+        if (
+            exc_info is None
+            and _direct is not None
+            and _direct(logger, level, extra, msg, args, at)
+        ):
             return
         details = None if exc_info is None else (type(exc_info), exc_info, exc_info.__traceback__)
         if logging.getLogRecordFactory() is logging.LogRecord:
-            record = _record(logger.name, level, msg, args, details, extra)
+            record = _record(logger.name, level, msg, args, details, extra, at)
         else:  # someone's own record factory: let it make the record
             record = logger.makeRecord(
                 logger.name, level, "(runnel)", 0, msg, args, details, None, extra
@@ -155,6 +161,7 @@ def _record(
     args: tuple[Any, ...],
     exc_info: Any,
     extra: dict[str, Any],
+    at: float | None = None,
 ) -> logging.LogRecord:
     """A LogRecord like ``makeRecord``'s at half its cost (it is made for every run)."""
     if _Blank.pid != os.getpid():  # first use, or a forked child
@@ -163,7 +170,7 @@ def _record(
     fields = record.__dict__
     fields.update(_Blank.fields)
     fields.update(extra)
-    now = time.time()
+    now = time.time() if at is None else at
     thread = threading.current_thread()
     fields["name"] = name
     fields["msg"] = msg
@@ -239,6 +246,23 @@ def make_pending(run: Run, sink: EventSink) -> None:
         set_state(run, Pending(), sink)
 
 
+#: The last line of every run. A task run's is not kept as a log row of its own: its run row
+#: says the same, and the store reads it back from there (``runnel.store.base.with_closing_lines``),
+#: as it does the states of most task runs. Half the log rows of a typical history.
+CLOSING_LINE = "Finished in state %s"
+
+
+def close_run(
+    run: Run, state: State, sink: EventSink, logger: logging.Logger, log_extra: dict[str, Any]
+) -> None:
+    """Move ``run`` into its final ``state`` and log its closing line, both as of now (after
+    any line that led to the state, such as the error of a last failed attempt)."""
+    state.timestamp = time.time()
+    set_state(run, state, sink)
+    level = logging.INFO if state.is_completed() else logging.ERROR
+    log(logger, level, log_extra, CLOSING_LINE, state, at=state.timestamp)
+
+
 def end_run(
     policy: RunPolicy,
     run: Run,
@@ -247,16 +271,8 @@ def end_run(
     logger: logging.Logger,
     log_extra: dict[str, Any],
 ) -> Sequence[Hook]:
-    """Move ``run`` into its final ``state`` and say so; returns the hooks to call now."""
-    set_state(run, state, sink)
-    completed = state.is_completed()
-    log(
-        logger,
-        logging.INFO if completed else logging.ERROR,
-        log_extra,
-        "Finished in state %s",
-        state,
-    )
+    """Close ``run`` in its final ``state``; returns the hooks to call now."""
+    close_run(run, state, sink, logger, log_extra)
     return hooks_after(policy, state)
 
 

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from runnel.engine.later import call_later
-from runnel.engine.steps import log, set_state
+from runnel.engine.steps import close_run, log, set_state
 from runnel.engine.work import TaskRunner, TaskWork
 from runnel.exceptions import UpstreamTaskError
 from runnel.futures import RunnelFuture, resolve_futures
@@ -185,8 +185,7 @@ class Submission:
 
     def _end(self, state: State) -> None:
         run = self.work.run
-        set_state(run, state, self.sink)
-        log(TASK_RUN_LOGGER, logging.ERROR, _extra(run), "Finished in state %s", state)
+        close_run(run, state, self.sink, TASK_RUN_LOGGER, _extra(run))
         self.future.set_state(state)
 
 

@@ -149,6 +149,8 @@ class StoreHandler(logging.Handler):
         task_run_id = getattr(record, "task_run_id", None)
         if flow_run_id is None and task_run_id is None:
             return
+        if task_run_id is not None and record.msg is steps.CLOSING_LINE:
+            return  # a task run's closing line: its run row tells it
         try:
             message = record.__dict__.get("message") or record.getMessage()
             details = _exception_text(record)
@@ -205,6 +207,7 @@ class DirectLines:
         extra: dict[str, Any],
         msg: str,
         args: tuple[Any, ...],
+        at: float | None = None,
     ) -> bool:
         console, parent = self.console, self.parent
         if (
@@ -222,14 +225,16 @@ class DirectLines:
             or logging.getLogRecordFactory() is not logging.LogRecord
         ):
             return False
-        created = time.time()
+        created = time.time() if at is None else at
         message = msg % args if args else msg
         levelname = logging.getLevelName(level)
         who = extra.get("run_label") or logger.name
         console.enqueue(self.formatter.line(created, levelname, who, message), level)
-        self.store.store(
-            extra.get("flow_run_id"), extra.get("task_run_id"), level, logger.name, message, created
-        )
+        task_run_id = extra.get("task_run_id")
+        if task_run_id is None or msg is not steps.CLOSING_LINE:  # else its run row tells it
+            self.store.store(
+                extra.get("flow_run_id"), task_run_id, level, logger.name, message, created
+            )
         return True
 
 

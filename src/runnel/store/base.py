@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -152,6 +153,59 @@ class LogRecord:
     logger: str
     message: str
     timestamp: float
+
+
+#: Who logs a task run's closing line, and how it starts (``runnel.engine.steps.CLOSING_LINE``).
+CLOSING_LOGGER = "runnel.task_runs"
+CLOSING_PREFIX = "Finished in state "
+
+
+def with_closing_lines(
+    flow_run_id: str,
+    logs: list[LogRecord],
+    ended: Sequence[tuple[str, str, str, str | None, float]],
+    skip_message: str | None = None,
+) -> list[LogRecord]:
+    """A flow run's stored log lines with the closing line of each of its ended task runs put
+    back, oldest first. The engine does not store that line (``Finished in state ...``): the
+    task run's row says the same. ``ended``: (id, state type, state name, state message,
+    end time) of each task run that ended; one whose line is stored (a history written before
+    this rule) or whose state message is ``skip_message`` (a run the crash reaper ended: it
+    logged nothing) gets none."""
+    from runnel.states import State, StateType
+
+    told = {
+        line.task_run_id
+        for line in logs
+        if line.logger == CLOSING_LOGGER and line.message.startswith(CLOSING_PREFIX)
+    }
+    closing = [
+        LogRecord(
+            flow_run_id,
+            run_id,
+            _LAST,
+            20 if state_type == "COMPLETED" else 40,  # logging.INFO, logging.ERROR
+            CLOSING_LOGGER,
+            CLOSING_PREFIX + repr(State(StateType(state_type), name, message, timestamp=end)),
+            end,
+        )
+        for run_id, state_type, name, message, end in ended
+        if run_id not in told and (skip_message is None or message != skip_message)
+    ]
+    if not closing:
+        return logs
+    lines = sorted(logs + closing, key=lambda line: (line.timestamp, line.seq))
+    # A put-back line takes the number of the line before it, so the numbers still only grow.
+    seq = 0
+    for at, line in enumerate(lines):
+        if line.seq == _LAST:
+            lines[at] = dataclasses.replace(line, seq=seq)
+        else:
+            seq = line.seq
+    return lines
+
+
+_LAST = 2**63 - 1  # a put-back line sorts after the stored lines of its moment
 
 
 @dataclass(frozen=True)

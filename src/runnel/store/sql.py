@@ -42,6 +42,7 @@ from runnel.store.base import (
     Store,
     TaskRunRecord,
     states_from_run_row,
+    with_closing_lines,
 )
 from runnel.store.migrations import LATEST, MIGRATIONS, VERSION_TABLE
 
@@ -308,13 +309,19 @@ class SqlStore(Store):
 
     def list_logs(self, flow_run_id: str, limit: int | None = None) -> list[LogRecord]:
         with self._transaction(write=False) as cur:
-            tail = " LIMIT ?" if limit else ""
             cur.execute(
                 f"SELECT {', '.join(LOG_COLUMNS)} FROM logs WHERE flow_run_id = ? "
-                f"ORDER BY timestamp, seq{tail}",
-                (flow_run_id, limit) if limit else (flow_run_id,),
+                "ORDER BY timestamp, seq",
+                (flow_run_id,),
             )
-            return [LogRecord(*row) for row in cur.fetchall()]
+            logs = [LogRecord(*row) for row in cur.fetchall()]
+            cur.execute(
+                "SELECT id, state_type, state_name, state_message, end_time FROM task_runs "
+                "WHERE flow_run_id = ? AND end_time IS NOT NULL",
+                (flow_run_id,),
+            )
+            lines = with_closing_lines(flow_run_id, logs, cur.fetchall(), _CRASH_MESSAGE)
+        return lines[:limit] if limit else lines
 
     # -- limits ----------------------------------------------------------------------------
     # Appended to the SELECT of the limit rows an acquire or release changes: PostgreSQL
