@@ -176,14 +176,16 @@ class Task(Runnable[P, R]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task now; returns its value (or its final ``State`` with ``return_state=True``)."""
-        return_state = kwargs.pop("return_state", False)
         upstream: list[RunnelFuture[Any]] = []
-        visit_futures(kwargs.pop("wait_for", None) or (), upstream)
-        if upstream:
-            wait(upstream)
+        return_state = False
+        if kwargs:
+            return_state = kwargs.pop("return_state", False)
+            visit_futures(kwargs.pop("wait_for", None) or (), upstream)
+            if upstream:
+                wait(upstream)
+            visit_futures(kwargs, upstream)
         # Futures among the arguments, at any depth, as .submit() takes them.
         visit_futures(args, upstream)
-        visit_futures(kwargs, upstream)
         if upstream:
             args, kwargs = resolve_futures(args), resolve_futures(kwargs)
         return self._run(args, kwargs, return_state)

@@ -23,6 +23,8 @@ def is_key(name: str) -> bool:
 
 def check_key(key: str) -> str:
     """``key`` itself, or a ConfigurationError when it could name a path outside the storage."""
+    if type(key) is str and key.isascii() and key.isalnum() and len(key) <= 200:
+        return key  # letters and digits only, as every hex digest key: no regex needed
     if not isinstance(key, str) or not _KEY.match(key):
         raise ConfigurationError(
             f"result key {key!r} is not usable: use 1 to 200 letters, digits, '_', '-' or '.' "
