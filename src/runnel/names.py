@@ -161,13 +161,10 @@ class TaskRunNamer:
     def next_name(self, task_name: str) -> str:
         n = self._counts.get(task_name, 0)
         self._counts[task_name] = n + 1
-        if n < 4096:  # the first runs of a task: three hex digits
-            return f"{task_name}-{(0x9E3779B1 * n + self._offset + hash(task_name)) % 4096:03x}"
-        width = 3
-        while n >= 16**width:
-            n -= 16**width
-            width += 1
-        size = 16**width
+        width, size = 3, 4096
+        while n >= size:
+            n -= size
+            width, size = width + 1, size * 16
         # x -> (a*x + b) mod 2^k is a bijection whenever a is odd.
         scrambled = (0x9E3779B1 * n + self._offset + hash(task_name)) % size
         return f"{task_name}-{scrambled:0{width}x}"
