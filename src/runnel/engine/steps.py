@@ -259,8 +259,12 @@ def close_run(
     any line that led to the state, such as the error of a last failed attempt)."""
     state.timestamp = time.time()
     set_state(run, state, sink)
-    level = logging.INFO if state.is_completed() else logging.ERROR
-    log(logger, level, log_extra, CLOSING_LINE, state, at=state.timestamp)
+    log(logger, closing_level(state), log_extra, CLOSING_LINE, state, at=state.timestamp)
+
+
+def closing_level(state: State) -> int:
+    """The level of a closing line: INFO for a run that completed, ERROR for any other."""
+    return logging.INFO if state.is_completed() else logging.ERROR
 
 
 def end_run(

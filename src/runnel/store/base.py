@@ -155,11 +155,6 @@ class LogRecord:
     timestamp: float
 
 
-#: Who logs a task run's closing line, and how it starts (``runnel.engine.steps.CLOSING_LINE``).
-CLOSING_LOGGER = "runnel.task_runs"
-CLOSING_PREFIX = "Finished in state "
-
-
 def with_closing_lines(
     flow_run_id: str,
     logs: list[LogRecord],
@@ -172,26 +167,25 @@ def with_closing_lines(
     end time) of each task run that ended; one whose line is stored (a history written before
     this rule) or whose state message is ``skip_message`` (a run the crash reaper ended: it
     logged nothing) gets none."""
+    from runnel.engine.steps import CLOSING_LINE, closing_level
+    from runnel.loggers import TASK_RUN_LOGGER
     from runnel.states import State, StateType
 
+    logger, prefix = TASK_RUN_LOGGER.name, CLOSING_LINE % ""
     told = {
         line.task_run_id
         for line in logs
-        if line.logger == CLOSING_LOGGER and line.message.startswith(CLOSING_PREFIX)
+        if line.logger == logger and line.message.startswith(prefix)
     }
-    closing = [
-        LogRecord(
-            flow_run_id,
-            run_id,
-            _LAST,
-            20 if state_type == "COMPLETED" else 40,  # logging.INFO, logging.ERROR
-            CLOSING_LOGGER,
-            CLOSING_PREFIX + repr(State(StateType(state_type), name, message, timestamp=end)),
-            end,
+    closing = []
+    for run_id, state_type, name, message, end in ended:
+        if run_id in told or (skip_message is not None and message == skip_message):
+            continue
+        state = State(StateType(state_type), name, message, timestamp=end)
+        text = CLOSING_LINE % (state,)
+        closing.append(
+            LogRecord(flow_run_id, run_id, _LAST, closing_level(state), logger, text, end)
         )
-        for run_id, state_type, name, message, end in ended
-        if run_id not in told and (skip_message is None or message != skip_message)
-    ]
     if not closing:
         return logs
     lines = sorted(logs + closing, key=lambda line: (line.timestamp, line.seq))
