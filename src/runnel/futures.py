@@ -194,35 +194,33 @@ class TaskScope:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # taken by finishing runs and waiters, not by ``add``
         self._running: set[RunnelFuture[Any]] = set()
         self._failed: list[RunnelFuture[Any]] = []
-        self._idle = threading.Event()
-        self._idle.set()
-        self.submitted = 0
+        self._idle = threading.Event()  # set when the last running future finished
         self.finished = 0
         self.failed = 0
         self.cached = 0
 
     def counts(self) -> dict[str, int]:
         """How many submitted runs are done, failed, cached and still going."""
+        with self._lock:
+            finished, running = self.finished, len(self._running)
         return {
-            "submitted": self.submitted,
-            "done": self.finished,
+            "submitted": finished + running,
+            "done": finished,
             "failed": self.failed,
             "cached": self.cached,
-            "running": self.submitted - self.finished,
+            "running": running,
         }
 
     def add(self, future: RunnelFuture[Any]) -> None:
         """Count ``future`` in; it reports back through ``set_state``, which is cheaper than
-        a done callback (no closure, no weak reference, no second pass over callbacks)."""
-        with self._lock:
-            if not self._running:
-                self._idle.clear()
-            self._running.add(future)
-            self.submitted += 1
+        a done callback (no closure, no weak reference, no second pass over callbacks).
+
+        No lock: adding to a set is atomic, and only ``wait`` clears the idle event."""
         future._scope = self
+        self._running.add(future)
 
     def _finished(self, future: RunnelFuture[Any], state: State) -> None:
         with self._lock:
@@ -239,21 +237,23 @@ class TaskScope:
     def wait(self) -> None:
         """Block until every submitted run (including runs they submitted) is final."""
         while True:
-            self._idle.wait()
             with self._lock:
                 if not self._running:
                     return
+                # Cleared here, under the lock a finishing run sets it under, so that the
+                # run that empties the set always wakes us.
+                self._idle.clear()
+            self._idle.wait()
 
     async def await_all(self) -> None:
         """``wait`` for async flows, without blocking the event loop."""
         import asyncio
 
         while True:
-            with self._lock:
-                pending = [f._asyncio_future() for f in self._running]
-            if not pending:
+            running = list(self._running)  # a copy made in one step: ``add`` takes no lock
+            if not running:
                 return
-            await asyncio.wait(pending)
+            await asyncio.wait([f._asyncio_future() for f in running])
 
     def unobserved_failures(self) -> list[RunnelFuture[Any]]:
         """Failed runs whose future nobody asked for its result or state."""
@@ -261,16 +261,26 @@ class TaskScope:
             return [f for f in self._failed if not f._observed]
 
 
+_SEQUENCES = frozenset({list, tuple, set, frozenset})
+#: The types ``visit_futures`` looks into (or collects); other values are passed over
+#: without a call, which matters for the plain arguments of every submitted run.
+_VISITED = _SEQUENCES | {dict, RunnelFuture}
+
+
 def visit_futures(value: Any, found: list[RunnelFuture[Any]]) -> None:
     """Collect the futures in ``value`` and in lists, tuples, sets and dict values inside it."""
     kind = type(value)
     if kind is RunnelFuture:
         found.append(value)
-    elif kind in (list, tuple, set, frozenset):
-        for item in value:
-            visit_futures(item, found)
+        return
+    if kind in _SEQUENCES:
+        items = value
     elif kind is dict:
-        for item in value.values():
+        items = value.values()
+    else:
+        return
+    for item in items:
+        if type(item) in _VISITED:
             visit_futures(item, found)
 
 
@@ -279,7 +289,7 @@ def resolve_futures(value: Any) -> Any:
     kind = type(value)
     if kind is RunnelFuture:
         return value.result()
-    if kind in (list, tuple, set, frozenset):
+    if kind in _SEQUENCES:
         return kind(resolve_futures(item) for item in value)
     if kind is dict:
         return {key: resolve_futures(item) for key, item in value.items()}

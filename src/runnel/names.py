@@ -167,4 +167,4 @@ class TaskRunNamer:
             width, size = width + 1, size * 16
         # x -> (a*x + b) mod 2^k is a bijection whenever a is odd.
         scrambled = (0x9E3779B1 * n + self._offset + hash(task_name)) % size
-        return f"{task_name}-{scrambled:0{width}x}"
+        return "%s-%0*x" % (task_name, width, scrambled)  # noqa: UP031 - a nested f-string spec costs twice this

@@ -68,11 +68,17 @@ _ALLOWED_NEXT: dict[StateType, frozenset[StateType]] = {
 }
 
 
+#: What may follow each type, for every type (nothing follows a terminal one).
+ALLOWED_NEXT: dict[StateType, frozenset[StateType]] = {
+    kind: _ALLOWED_NEXT.get(kind, frozenset()) for kind in StateType
+}
+
+
 def can_transition(current: StateType | None, proposed: StateType) -> bool:
     """Whether a run in ``current`` may move to ``proposed``."""
     if current is None:
         return True
-    return proposed in _ALLOWED_NEXT.get(current, frozenset())
+    return proposed in ALLOWED_NEXT[current]
 
 
 _NO_RESULT = object()
@@ -173,45 +179,53 @@ def _error_for(state: State) -> BaseException:
     return RuntimeError(message)
 
 
+# The factories below are called for every run, three times or more: they pass the type
+# and name positionally, from module constants (an enum member looked up on its class costs
+# more than the rest of the call).
+_PENDING, _RUNNING, _COMPLETED = StateType.PENDING, StateType.RUNNING, StateType.COMPLETED
+_SCHEDULED, _FAILED = StateType.SCHEDULED, StateType.FAILED
+_CRASHED, _CANCELLED = StateType.CRASHED, StateType.CANCELLED
+
+
 def Pending(message: str | None = None) -> State:
-    return State(StateType.PENDING, message=message)
+    return State(_PENDING, "Pending", message)
 
 
 def Running(message: str | None = None) -> State:
-    return State(StateType.RUNNING, message=message)
+    return State(_RUNNING, "Running", message)
 
 
 def Completed(result: Any = None, message: str | None = None) -> State:
-    return State(StateType.COMPLETED, message=message, result=result)
+    return State(_COMPLETED, "Completed", message, result=result)
 
 
 def Cached(result: Any = None, message: str | None = None) -> State:
-    return State(StateType.COMPLETED, "Cached", message, result=result)
+    return State(_COMPLETED, "Cached", message, result=result)
 
 
 def AwaitingRetry(scheduled_for: float | None = None, message: str | None = None) -> State:
-    return State(StateType.SCHEDULED, "AwaitingRetry", message)
+    return State(_SCHEDULED, "AwaitingRetry", message)
 
 
 def AwaitingConcurrencySlot(message: str | None = None) -> State:
-    return State(StateType.SCHEDULED, "AwaitingConcurrencySlot", message)
+    return State(_SCHEDULED, "AwaitingConcurrencySlot", message)
 
 
 def Retrying(message: str | None = None) -> State:
-    return State(StateType.RUNNING, "Retrying", message)
+    return State(_RUNNING, "Retrying", message)
 
 
 def Failed(message: str | None = None, exception: BaseException | None = None) -> State:
-    return State(StateType.FAILED, message=message, exception=exception)
+    return State(_FAILED, "Failed", message, exception=exception)
 
 
 def TimedOut(message: str | None = None, exception: BaseException | None = None) -> State:
-    return State(StateType.FAILED, "TimedOut", message, exception=exception)
+    return State(_FAILED, "TimedOut", message, exception=exception)
 
 
 def Crashed(message: str | None = None, exception: BaseException | None = None) -> State:
-    return State(StateType.CRASHED, message=message, exception=exception)
+    return State(_CRASHED, "Crashed", message, exception=exception)
 
 
 def Cancelled(message: str | None = None, exception: BaseException | None = None) -> State:
-    return State(StateType.CANCELLED, message=message, exception=exception)
+    return State(_CANCELLED, "Cancelled", message, exception=exception)

@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from runnel.annotations import map_arguments
 from runnel.context import FlowRunContext, TaskRunContext, flow_run_context, task_run_context
 from runnel.engine.caching import aexecute_cached, cached_answer, execute_cached
-from runnel.engine.execute import RunSetup
+from runnel.engine.execute import RunSetup, execute
 from runnel.engine.runnable import Runnable
 from runnel.engine.slots import aexecute_with_slots, execute_with_slots
 from runnel.engine.steps import RunPolicy, hooks_of, set_state
@@ -202,9 +202,11 @@ class Task(Runnable[P, R]):
         set_state(run, Pending(), sink)
         upstream: list[RunnelFuture[Any]] = []
         visit_futures(args, upstream)
-        visit_futures(kwargs, upstream)
-        for item in wait_for or ():
-            visit_futures(item, upstream)
+        if kwargs:
+            visit_futures(kwargs, upstream)
+        if wait_for:
+            for item in wait_for:
+                visit_futures(item, upstream)
         runner, loop = self._where(flow_ctx)
         if flow_ctx is not None:
             flow_ctx.scope.add(future)
@@ -297,11 +299,14 @@ class Task(Runnable[P, R]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> State:
+        if self.cache is None:
+            if not self.tags:  # nothing to look up and no slots to take: the usual task
+                return execute(setup, call)
+            return execute_with_slots(self, setup, call)
+
         def run() -> State:
             return execute_with_slots(self, setup, call)
 
-        if self.cache is None:
-            return run()
         return execute_cached(self, setup, run, args, kwargs)
 
     async def _aexecute(

@@ -138,6 +138,31 @@ def test_a_pool_of_twenty_runs_two_hundred_short_tasks_near_the_ideal_time() -> 
     assert elapsed < max(0.5, 2.5 * bare), f"{elapsed:.2f} s; a bare pool took {bare:.2f} s"
 
 
+@task
+def meet(barrier: threading.Barrier) -> str:
+    barrier.wait(timeout=PATIENCE)  # BrokenBarrierError unless every party runs at once
+    return threading.current_thread().name
+
+
+def test_the_pool_wakes_every_thread_for_runs_that_block_together() -> None:
+    """Runs that each wait for all the others need every thread awake at once: the pool wakes
+    threads one at a time (a woken thread passes the search on), started and parked alike."""
+    parties = 8
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=parties))
+    def rounds() -> list[set[str]]:
+        seen = []
+        for _ in range(3):  # the first round starts the threads, the next ones wake them
+            barrier = threading.Barrier(parties)
+            futures = meet.map([barrier] * parties)
+            seen.append({future.result(timeout=PATIENCE) for future in futures})
+            time.sleep(0.05)  # let every thread find the queue empty and park
+        return seen
+
+    for names in rounds():
+        assert len(names) == parties, names
+
+
 # Memory is measured in a fresh interpreter: pytest keeps every log record of a test, and
 # a "Finished in state ..." record's arguments hold the final state with its result.
 MEMORY_PROBE = """

@@ -21,6 +21,8 @@ from runnel.retries import RetryDelay, next_retry_delay
 from runnel.runs import Run
 from runnel.runtime import EventSink
 from runnel.states import (
+    ALLOWED_NEXT,
+    TERMINAL_TYPES,
     AwaitingRetry,
     Cancelled,
     Completed,
@@ -32,7 +34,6 @@ from runnel.states import (
     State,
     StateType,
     TimedOut,
-    can_transition,
 )
 
 Hook = Callable[..., Any]
@@ -186,19 +187,25 @@ def _record(
     return record
 
 
+_RUNNING = StateType.RUNNING
+
+
 def set_state(run: Run, state: State, sink: EventSink) -> State:
     """Move ``run`` into ``state`` and hand the change to the sink."""
-    if not can_transition(run.state.type if run.state_seq else None, state.type):
+    kind = state.type
+    seq = run.state_seq + 1
+    if seq > 1 and kind not in ALLOWED_NEXT[run.state.type]:  # ``can_transition``, inlined
         raise RuntimeError(f"{run.label}: {run.state!r} cannot be followed by {state!r}")
-    run.state = state
-    run.state_seq += 1
-    if run.state_seq == 1:
+    run.state = state  # before its number: see ``runnel.store.recorder`` on torn reads
+    run.state_seq = seq
+    if seq == 1:
         run.created = state.timestamp  # a run is created Pending (the history relies on it)
-    elif state.type is StateType.RUNNING and run.start_time is None:
-        run.start_time = state.timestamp
-    elif state.is_final():
+    elif kind is _RUNNING:
+        if run.start_time is None:
+            run.start_time = state.timestamp
+    elif kind in TERMINAL_TYPES:
         run.end_time = state.timestamp
-    sink.state_changed(run, state, run.state_seq)
+    sink.state_changed(run, state, seq)
     return state
 
 

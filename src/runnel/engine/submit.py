@@ -72,13 +72,14 @@ class Submission:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        upstream, self.upstream = self.upstream, []  # upstream callbacks keep us: keep nothing
-        failed = [u for u in upstream if not u.state.is_completed()]
-        if failed:
-            self._fail_upstream(failed)
-            return
         work = self.work
+        upstream = self.upstream
         if upstream:
+            self.upstream = []  # upstream callbacks keep us: keep nothing of theirs
+            failed = [u for u in upstream if not u.state.is_completed()]
+            if failed:
+                self._fail_upstream(failed)
+                return
             work.args = resolve_futures(work.args)
             work.kwargs = resolve_futures(work.kwargs)
         if self.runner is None:

@@ -18,6 +18,18 @@ from runnel.runs import TaskRun
 from runnel.runtime import flush_all, get_sink
 from runnel.states import State
 
+#: This process's id, kept current in forked children: ``os.getpid()`` is a system call, and
+#: every unit of work asks twice (where it was made, where it runs).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class TaskWork:
     """One task run, ready to run: the task, its run record, and its resolved arguments."""
@@ -37,7 +49,7 @@ class TaskWork:
         self.args = args
         self.kwargs = kwargs
         self.log_prints = log_prints
-        self.origin_pid = os.getpid()
+        self.origin_pid = _pid
         self.slots_held = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -50,7 +62,7 @@ class TaskWork:
     def execute(self) -> State:
         """Run the task's whole lifecycle here (any thread or process); returns its final state."""
         sink = get_sink()
-        elsewhere = os.getpid() != self.origin_pid
+        elsewhere = _pid != self.origin_pid
         try:
             if self.task.isasync:
                 import asyncio

@@ -36,8 +36,9 @@ def _exception_text(record: logging.LogRecord) -> str | None:
 class RunFormatter(logging.Formatter):
     """``16:02:11.402 | INFO    | Task run 'fetch_stats-0c9' - Finished in state Completed()``."""
 
-    _second = -1
-    _stamp = ""
+    #: ``((millisecond, level name), "HH:MM:SS.mmm | LEVEL   | ")``: the head of the last
+    #: line, which the lines of a busy flow share. One tuple, so that threads swap it whole.
+    _head: tuple[tuple[int, str], str] = ((-1, ""), "")
 
     def format(self, record: logging.LogRecord) -> str:
         who = getattr(record, "run_label", None) or record.name
@@ -48,11 +49,14 @@ class RunFormatter(logging.Formatter):
 
     def line(self, created: float, levelname: str, who: str, message: str) -> str:
         """One console line (without exception details)."""
-        second = int(created)
-        if second != self._second:  # strftime once a second, not once a line
-            self._second, self._stamp = second, time.strftime("%H:%M:%S", time.localtime(second))
-        msecs = int((created - second) * 1000)
-        return f"{self._stamp}.{msecs:03d} | {levelname:<7} | {who} - {message}"
+        key = (int(created * 1000), levelname)
+        last, head = self._head
+        if key != last:  # strftime and padding once a millisecond, not once a line
+            second, msecs = divmod(key[0], 1000)
+            stamp = time.strftime("%H:%M:%S", time.localtime(second))
+            head = f"{stamp}.{msecs:03d} | {levelname:<7} | "
+            self._head = (key, head)
+        return f"{head}{who} - {message}"
 
 
 class ConsoleHandler(logging.Handler):

@@ -35,6 +35,11 @@ _LOG_SEQ = iter(range(1, sys.maxsize))
 HOLD = 1.0
 
 
+#: Each state type as the plain text the store keeps (``StateType.value`` is a property of
+#: the enum, slower than a lookup, and read for every row).
+_TYPE_TEXT = {kind: kind.value for kind in StateType}
+
+
 def parameters_json(parameters: dict[str, Any]) -> str:
     """Flow parameters as JSON (values JSON cannot hold are kept as their repr)."""
     try:
@@ -61,7 +66,7 @@ def flow_run_row(run: FlowRun, pid: int, heartbeat: float) -> tuple[Any, ...]:
         run.name,
         run.flow_name,
         run.parent_task_run_id,
-        state.type.value,
+        _TYPE_TEXT[state.type],
         state.name,
         state.message,
         seq,
@@ -86,11 +91,11 @@ def task_run_row(run: TaskRun, pid: int, heartbeat: float) -> tuple[Any, ...]:
         run.name,
         run.task_name,
         run.task_key,
-        state.type.value,
+        _TYPE_TEXT[state.type],
         state.name,
         state.message,
         seq,
-        tags_json(run.tags),
+        tags_json(run.tags) if run.tags else "[]",
         run.run_count,
         run.created,
         run.start_time,
@@ -114,14 +119,14 @@ def told_by_its_row(run: TaskRun, seen: list[tuple[int, State]]) -> bool:
     same states back from the run row (``states_from_run_row``).
     """
     count = len(seen)
-    if count not in (2, 3) or run.state_seq != count:
+    if run.state_seq != count or count not in (2, 3):
         return False
     (first_seq, first), (last_seq, last) = seen[0], seen[-1]
     if (
         first_seq != 1
         or last_seq != count
         or last is not run.state
-        or first.type is not StateType.PENDING
+        or first.type is not _PENDING
         or first.name != "Pending"
         or first.message is not None
         or first.timestamp != run.created
@@ -134,11 +139,14 @@ def told_by_its_row(run: TaskRun, seen: list[tuple[int, State]]) -> bool:
     middle_seq, middle = seen[1]
     return (
         middle_seq == 2
-        and middle.type is StateType.RUNNING
+        and middle.type is _RUNNING
         and middle.name == "Running"
         and middle.message is None
         and middle.timestamp == run.start_time
     )
+
+
+_PENDING, _RUNNING = StateType.PENDING, StateType.RUNNING
 
 
 class _Marker:
@@ -274,23 +282,29 @@ class Recorder:
         changed: dict[str, tuple[Run, list[tuple[int, State]]]] = {}
         markers: list[_Marker] = []
         queue, active = self._queue, self._active
-        taken = 0
-        while taken < most and queue:
-            item = queue.popleft()
+        take, find = queue.popleft, changed.get
+        # Only this thread takes from the queue, so it holds at least this many items.
+        count, taken = min(most, len(queue)), 0
+        while taken < count:
+            item = take()
             taken += 1
             if type(item) is _Marker:
                 markers.append(item)
                 break
             run, state, seq = item
             run_id = run.id
-            if run_id in changed:
-                changed[run_id][1].append((seq, state))
-            else:
+            entry = find(run_id)
+            if entry is None:
                 changed[run_id] = (run, [(seq, state)])
-            if state.type in TERMINAL_TYPES:
-                active.pop(run_id, None)
-            elif type(run) is FlowRun or run.flow_run_id is None:
-                active[run_id] = run
+            else:
+                entry[1].append((seq, state))
+            # Heartbeats: for flow runs and standalone task runs (a flow run's beat covers
+            # the task runs inside it).
+            if type(run) is FlowRun or run.flow_run_id is None:
+                if state.type in TERMINAL_TYPES:
+                    active.pop(run_id, None)
+                else:
+                    active[run_id] = run
         # Every log line handed over before the marker is in ``_logs`` by now; lines that
         # came after it may be taken too, which only writes them sooner.
         take_log = self._logs.popleft
@@ -298,15 +312,17 @@ class Recorder:
         now = time.time()
         held = self._held
 
+        pid, task_runs = self._pid, batch.task_runs
+
         def write(run: Run, seen: list[tuple[int, State]]) -> None:
-            if isinstance(run, FlowRun):
-                batch.flow_runs.append(flow_run_row(run, self._pid, now))
-            else:
-                batch.task_runs.append(task_run_row(run, self._pid, now))
+            if type(run) is TaskRun:
+                task_runs.append(task_run_row(run, pid, now))
                 if told_by_its_row(run, seen):
                     return
+            else:
+                batch.flow_runs.append(flow_run_row(run, pid, now))  # type: ignore[arg-type]
             batch.states.extend(
-                (run.id, seq, state.type.value, state.name, state.message, state.timestamp)
+                (run.id, seq, _TYPE_TEXT[state.type], state.name, state.message, state.timestamp)
                 for seq, state in seen
             )
 
@@ -314,7 +330,7 @@ class Recorder:
             earlier = held.pop(run_id, None) if held else None
             if earlier is not None:
                 seen = earlier[1] + seen
-            elif not markers and isinstance(run, TaskRun) and len(seen) == 1 and run.state_seq == 1:
+            elif not markers and len(seen) == 1 and run.state_seq == 1 and type(run) is TaskRun:
                 # Submitted, not started: most such runs start and end within the next
                 # batches, and one row then tells their whole life (``told_by_its_row``).
                 held[run_id] = (run, seen, now)

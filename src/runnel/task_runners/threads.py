@@ -12,8 +12,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextvars
 import logging
-import queue
 import threading
+from _thread import allocate_lock
 from collections import deque
 from typing import Any
 
@@ -24,8 +24,6 @@ from runnel.states import State
 #: Enough for the I/O-bound fan-out pipelines are made of, bounded so that a flow of a
 #: thousand tasks does not start a thousand threads.
 DEFAULT_MAX_WORKERS = 32
-
-_STOP = None
 
 
 class ThreadPoolTaskRunner(TaskRunner):
@@ -77,29 +75,42 @@ class ThreadPoolTaskRunner(TaskRunner):
 
 
 class _WorkerPool:
-    """Threads that take ``(context, work, done)`` from one queue until told to stop."""
+    """Threads that run queued ``(context, work, done)`` items, waking as few as they can.
+
+    A thread that finds no work parks on a lock of its own. A new item wakes a parked thread
+    (or starts one, up to ``max_workers``) only when no thread is already searching, that is,
+    woken but not yet holding an item; a searching thread that takes an item passes the search
+    on if items remain. So runs that block (I/O, sleeps) still spread over every thread within
+    a few wake-ups, while a burst of quick runs is drained by the threads already awake, not
+    by one system call and one GIL hand-off per run, as a queue that wakes a getter per put does.
+    """
 
     def __init__(self, max_workers: int) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        # One token per worker waiting for work. A deque, not a Semaphore: its append and
-        # pop are atomic on their own, where a Semaphore takes a Condition's lock twice a run.
-        self._idle: deque[None] = deque()
+        self._items: deque[tuple[contextvars.Context, TaskWork, Ended]] = deque()
+        self._parked: list[Any] = []  # one held lock per parked thread; released to wake it
+        self._searching = 0  # threads woken or started that have not taken an item yet
         self._threads: list[threading.Thread] = []
         self._max_workers = max_workers
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _parked, _searching, _threads and _closed
         self._closed = False
 
     def put(self, item: tuple[contextvars.Context, TaskWork, Ended]) -> None:
         if self._closed:
             raise RuntimeError("this task runner was shut down; its flow run has ended")
-        self._queue.put(item)
-        try:
-            self._idle.pop()
-            return  # a waiting worker takes it
-        except IndexError:
-            pass
+        self._items.append(item)
+        if not self._searching:  # else the searching thread takes it, or passes the search on
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake a parked thread, or start one, unless one is searching or nothing is queued."""
         with self._lock:
-            if len(self._threads) < self._max_workers:
+            if self._searching or not self._items or self._closed:
+                return
+            if self._parked:
+                self._searching += 1
+                self._parked.pop().release()
+            elif len(self._threads) < self._max_workers:
+                self._searching += 1
                 thread = threading.Thread(
                     target=self._work,
                     name=f"runnel-task_{len(self._threads)}",
@@ -110,13 +121,32 @@ class _WorkerPool:
                 _live_pools.add(self)
 
     def _work(self) -> None:
-        take = self._queue.get
+        park = allocate_lock()
+        park.acquire()  # held while the thread works; acquiring it again parks the thread
+        items, lock = self._items, self._lock
+        searching = True  # whoever started this thread counted it as searching
         while True:
-            item = take()
-            if item is _STOP:
-                return
-            context, work, done = item
-            item = None  # hold nothing of a finished run while waiting for the next
+            try:
+                context, work, done = items.popleft()
+            except IndexError:
+                with lock:
+                    if searching:
+                        self._searching -= 1
+                        searching = False
+                    if items:
+                        continue
+                    if self._closed:
+                        return
+                    self._parked.append(park)
+                park.acquire()  # until _wake or shutdown releases it, counting us as searching
+                searching = True
+                continue
+            if searching:
+                searching = False
+                with lock:
+                    self._searching -= 1
+                if items:
+                    self._wake()  # more is queued: let another thread look for it
             try:
                 state, error = context.run(work.execute), None
             except BaseException as exc:  # reported to the submission, which records it
@@ -127,16 +157,17 @@ class _WorkerPool:
                 logging.getLogger("runnel.task_runners").exception(
                     "A task run's completion could not be reported"
                 )
-            del context, work, done, state, error
-            self._idle.append(None)
+            del context, work, done, state, error  # hold nothing of a finished run
 
     def shutdown(self) -> None:
         """Let the queued work finish, then stop and join every worker."""
         with self._lock:
             self._closed = True
             threads = list(self._threads)
-        for _ in threads:
-            self._queue.put(_STOP)
+            parked, self._parked = self._parked, []
+            self._searching += len(parked)
+            for park in parked:
+                park.release()
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join()
