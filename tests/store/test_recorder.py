@@ -167,3 +167,52 @@ def test_straight_task_runs_write_no_state_rows_and_read_back_their_exact_states
     # Completed) needed state rows.
     assert _state_rows(store) == len(by_run[flow_run.id]) + 5
     store.close()
+
+
+class _CountingStore(SQLiteStore):
+    """A real SQLite history that also counts the task run rows and state rows it is sent."""
+
+    task_rows = 0
+    state_rows = 0
+
+    def write(self, batch):  # type: ignore[no-untyped-def]
+        self.task_rows += len(batch.task_runs)
+        self.state_rows += len(batch.states)
+        super().write(batch)
+
+
+def test_a_run_that_moved_on_while_its_batch_was_taken_is_written_once(tmp_path: Path) -> None:
+    """A batch takes what was queued when it began; a run whose next states came after that
+    (it started, or ended, meanwhile) waits for them and is written once, as one row."""
+    from runnel.engine.steps import set_state
+    from runnel.runs import TaskRun
+    from runnel.states import Completed, Pending, Running
+
+    store = _CountingStore(tmp_path / "runnel.db")
+    recorder = Recorder(store, interval=60.0)  # batches only when this test takes them
+    try:
+        submitted, started = TaskRun("a-1", "a", "m.a", None), TaskRun("b-1", "b", "m.b", None)
+        set_state(submitted, Pending(), recorder)
+        set_state(started, Pending(), recorder)
+        set_state(started, Running(), recorder)
+        queued = len(recorder._queue)
+        set_state(started, Completed(1), recorder)  # after the batch below began
+        batch, _, taken = recorder._take(queued)
+        assert taken == queued
+        assert batch.task_runs == [] and batch.states == []  # both held back
+        set_state(submitted, Running(), recorder)
+        set_state(submitted, Completed(2), recorder)
+        recorder.flush(timeout=10)
+        assert (store.task_rows, store.state_rows) == (2, 0)
+        assert {r.name: r.state_name for r in store.list_task_runs(None)} == {
+            "a-1": "Completed",
+            "b-1": "Completed",
+        }
+        assert [s.name for s in store.list_states(started.id)] == [
+            "Pending",
+            "Running",
+            "Completed",
+        ]
+    finally:
+        recorder.close(timeout=10)
+        store.close()

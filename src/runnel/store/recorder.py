@@ -326,17 +326,25 @@ class Recorder:
                 for seq, state in seen
             )
 
+        hold_until = now - HOLD
         for run_id, (run, seen) in changed.items():
-            earlier = held.pop(run_id, None) if held else None
+            earlier = held.get(run_id) if held else None
+            since = now
             if earlier is not None:
                 seen = earlier[1] + seen
-            elif not markers and len(seen) == 1 and run.state_seq == 1 and type(run) is TaskRun:
-                # Submitted, not started: most such runs start and end within the next
-                # batches, and one row then tells their whole life (``told_by_its_row``).
-                held[run_id] = (run, seen, now)
-                continue
+                since = earlier[2]
+            if not markers and type(run) is TaskRun and since > hold_until:
+                last_seq = seen[-1][0]
+                # Held back: a run only submitted so far, and a run whose next states were
+                # queued after this batch began (it moved on while the batch was taken).
+                # Most start and end within the next batches, and one row then tells their
+                # whole life (``told_by_its_row``) instead of a row now and another then.
+                if last_seq == 1 or last_seq < run.state_seq:
+                    held[run_id] = (run, seen, since)  # a held run keeps its place
+                    continue
+            if earlier is not None:
+                del held[run_id]
             write(run, seen)
-        hold_until = now - HOLD
         while held:  # oldest first: the ones waited for long enough, or all for a flush
             run_id = next(iter(held))
             run, seen, since = held[run_id]
