@@ -10,6 +10,7 @@ what ``result()`` waits on.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -133,7 +134,7 @@ class RunnelFuture(Generic[R]):
         self._gate.release()
         scope = self._scope
         if scope is not None:
-            scope._finished(self, state)
+            scope._finished_run(self, state)
         if callbacks:
             for fn in callbacks:
                 _call_back(fn, self)
@@ -146,6 +147,21 @@ def _call_back(fn: Callable[[Any], Any], future: RunnelFuture[Any]) -> None:
         logging.getLogger("runnel.futures").exception(
             "A done callback of %s raised; it was ignored", future.task_run.label
         )
+
+
+class _Tally:
+    """A count any thread adds to without a lock: ``next`` of an ``itertools.count`` is one
+    C call, which the GIL never splits, where ``n += 1`` is a read and a write."""
+
+    __slots__ = ("_count", "add")
+
+    def __init__(self) -> None:
+        self._count = itertools.count(1)
+        self.add = self._count.__next__
+
+    def value(self) -> int:
+        """How many times ``add`` was called (``count(n)`` says what it gives next)."""
+        return int(repr(self._count)[6:-1]) - 1
 
 
 class DoneAndNotDone(NamedTuple):
@@ -194,23 +210,23 @@ class TaskScope:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()  # taken by finishing runs and waiters, not by ``add``
+        # Taken only by waiters and by the run that empties the set: a lock every finishing
+        # run took made the pool's threads queue on it, one context switch after another.
+        self._lock = threading.Lock()
         self._running: set[RunnelFuture[Any]] = set()
         self._failed: list[RunnelFuture[Any]] = []
         self._idle = threading.Event()  # set when the last running future finished
-        self.finished = 0
-        self.failed = 0
-        self.cached = 0
+        self._finished, self._failures, self._cached = _Tally(), _Tally(), _Tally()
 
     def counts(self) -> dict[str, int]:
         """How many submitted runs are done, failed, cached and still going."""
-        with self._lock:
-            finished, running = self.finished, len(self._running)
+        running = len(self._running)
+        finished = self._finished.value()
         return {
             "submitted": finished + running,
             "done": finished,
-            "failed": self.failed,
-            "cached": self.cached,
+            "failed": self._failures.value(),
+            "cached": self._cached.value(),
             "running": running,
         }
 
@@ -222,17 +238,21 @@ class TaskScope:
         future._scope = self
         self._running.add(future)
 
-    def _finished(self, future: RunnelFuture[Any], state: State) -> None:
-        with self._lock:
-            self._running.discard(future)
-            self.finished += 1
-            if state.name == "Cached":
-                self.cached += 1
-            if not state.is_completed():
-                self.failed += 1
-                self._failed.append(future)
-            if not self._running:
-                self._idle.set()
+    def _finished_run(self, future: RunnelFuture[Any], state: State) -> None:
+        """``future`` ended in ``state``. Each step is atomic on its own; only the run that
+        empties the set takes the lock, to wake ``wait`` (which clears the event under it)."""
+        if not state.is_completed():
+            self._failed.append(future)
+            self._failures.add()
+        elif state.name == "Cached":
+            self._cached.add()
+        self._finished.add()
+        running = self._running
+        running.discard(future)
+        if not running:
+            with self._lock:
+                if not running:
+                    self._idle.set()
 
     def wait(self) -> None:
         """Block until every submitted run (including runs they submitted) is final."""

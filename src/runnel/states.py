@@ -187,16 +187,28 @@ _SCHEDULED, _FAILED = StateType.SCHEDULED, StateType.FAILED
 _CRASHED, _CANCELLED = StateType.CRASHED, StateType.CANCELLED
 
 
+def _made(type: StateType, name: str, message: str | None, result: Any = _NO_RESULT) -> State:
+    """``State(type, name, message, result=result)`` without the keyword handling of
+    ``__init__``, for the three states every run goes through."""
+    state: State = _new(State)
+    state.type, state.name, state.message = type, name, message
+    state.timestamp, state._result, state._exception = _now(), result, None
+    return state
+
+
+_new, _now = object.__new__, time.time
+
+
 def Pending(message: str | None = None) -> State:
-    return State(_PENDING, "Pending", message)
+    return _made(_PENDING, "Pending", message)
 
 
 def Running(message: str | None = None) -> State:
-    return State(_RUNNING, "Running", message)
+    return _made(_RUNNING, "Running", message)
 
 
 def Completed(result: Any = None, message: str | None = None) -> State:
-    return State(_COMPLETED, "Completed", message, result=result)
+    return _made(_COMPLETED, "Completed", message, result)
 
 
 def Cached(result: Any = None, message: str | None = None) -> State:
