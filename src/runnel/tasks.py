@@ -273,18 +273,15 @@ class Task(Runnable[P, R]):
 
     def run_work(self, work: TaskWork, sink: EventSink) -> State:
         """Run submitted work to its final state (sync tasks; any thread or process)."""
-        fn: Any = self.fn
         setup = self._setup(work.run, sink, work.log_prints)
         setup.slots_held = work.slots_held
-        return self._execute(setup, lambda: fn(*work.args, **work.kwargs), work.args, work.kwargs)
+        return self._execute(setup, work, work.args, work.kwargs)
 
     async def run_work_async(self, work: TaskWork, sink: EventSink) -> State:
         """Run submitted work to its final state (async tasks, on the running loop)."""
-        fn: Any = self.fn
         setup = self._setup(work.run, sink, work.log_prints)
         setup.slots_held = work.slots_held
-        call = lambda: fn(*work.args, **work.kwargs)  # noqa: E731
-        return await self._aexecute(setup, call, work.args, work.kwargs)
+        return await self._aexecute(setup, work, work.args, work.kwargs)
 
     def answer_from_cache(self, work: TaskWork, sink: EventSink) -> State | None:
         """Submitted work answered from its cache where it was dispatched, or None on a miss."""

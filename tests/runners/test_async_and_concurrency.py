@@ -163,29 +163,6 @@ def test_the_pool_wakes_every_thread_for_runs_that_block_together() -> None:
         assert len(names) == parties, names
 
 
-@task
-def compute(seconds: float) -> str:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:  # Python all along: the GIL is never let go
-        pass
-    return threading.current_thread().name
-
-
-def test_runs_that_compute_are_drained_by_a_few_threads_not_the_whole_pool() -> None:
-    """Runs that never wait hold the GIL: more threads would only queue for it. A thread
-    is woken only by one that found work (not once per submission), so a long queue of
-    such runs keeps a few threads busy, not the whole pool (a loaded machine switches
-    threads more often and may wake more: the best of three runs is checked)."""
-
-    @flow
-    def burst() -> int:
-        futures = [compute.submit(0.0002) for _ in range(300)]
-        return len({future.result() for future in futures})
-
-    used = [burst() for _ in range(3)]
-    assert min(used) <= ThreadPoolTaskRunner().max_workers // 2, used
-
-
 # Memory is measured in a fresh interpreter: pytest keeps every log record of a test, and
 # a "Finished in state ..." record's arguments hold the final state with its result.
 MEMORY_PROBE = """

@@ -98,3 +98,30 @@ def test_a_future_finished_from_another_thread_wakes_its_awaiting_loop() -> None
             finisher.join()
 
     assert asyncio.run(main()) == "from a thread"
+
+
+def test_callbacks_added_while_futures_finish_are_each_called_once() -> None:
+    """One thread finishes futures while another adds callbacks to them: every callback runs
+    exactly once, whether it came before the end (run by the finisher) or after (at once)."""
+    futures = [_bare_future() for _ in range(2000)]
+    calls: list[int] = []
+    go = threading.Barrier(2)
+
+    def finish() -> None:
+        go.wait(PATIENCE)
+        for future in futures:
+            future.set_state(Completed("done"))
+
+    finisher = threading.Thread(target=finish)
+    finisher.start()
+    go.wait(PATIENCE)
+    for index, future in enumerate(futures):
+        future.add_done_callback(lambda _, index=index: calls.append(index))
+    finisher.join(PATIENCE)
+    assert sorted(calls) == list(range(len(futures)))
+    # A finished future keeps no locks (fewer objects for the garbage collector to walk),
+    # and still answers.
+    assert all(f._gate is None and f._lock is None for f in futures)
+    assert all(f.result(timeout=0) == "done" and f.done() for f in futures)
+    futures[0].add_done_callback(lambda f: calls.append(-1))
+    assert calls[-1] == -1

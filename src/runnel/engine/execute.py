@@ -33,6 +33,7 @@ class RunSetup:
         "prepare",
         "hit",
         "slots_held",
+        "print_token",
     )
 
     def __init__(
@@ -60,23 +61,24 @@ class RunSetup:
         self.prepare = prepare
         self.hit: State | None = None  # set by the cache: end the run in this state
         self.slots_held = False  # its tag limits' slots were taken before it was dispatched
+        self.print_token: Any = None  # set by _enter when the run changes where prints go
 
 
-def _enter(setup: RunSetup) -> tuple[Any, Any]:
-    token = setup.context_var.set(setup.context)
+def _enter(setup: RunSetup) -> Any:
+    """Set the run's context (and where its prints go); the token that puts it back."""
     if setup.log_prints:
         install_print_capture()
-        return token, print_target.set((setup.logger, setup.context.log_extra))
-    if print_target.get() is not None:
-        return token, print_target.set(None)
-    return token, None
+        setup.print_token = print_target.set((setup.logger, setup.context.log_extra))
+    elif print_target.get() is not None:
+        setup.print_token = print_target.set(None)
+    return setup.context_var.set(setup.context)
 
 
-def _exit(setup: RunSetup, tokens: tuple[Any, Any]) -> None:
-    token, print_token = tokens
-    if print_token is not None:
-        print_target.reset(print_token)
+def _exit(setup: RunSetup, token: Any) -> None:
     setup.context_var.reset(token)
+    if setup.print_token is not None:
+        print_target.reset(setup.print_token)
+        setup.print_token = None
 
 
 def _steps(setup: RunSetup, clock: Clock) -> Steps:
@@ -95,26 +97,26 @@ def _steps(setup: RunSetup, clock: Clock) -> Steps:
 
 def execute(setup: RunSetup, call: Callable[[], Any]) -> State:
     """Run a sync call through its whole lifecycle in this thread."""
-    tokens = _enter(setup)
+    token = _enter(setup)
     try:
         clock = get_clock()
         return drive(
             _steps(setup, clock), call, setup.policy.timeout_seconds, clock, setup.timeout_error
         )
     finally:
-        _exit(setup, tokens)
+        _exit(setup, token)
 
 
 async def aexecute(setup: RunSetup, call: Callable[[], Awaitable[Any]]) -> State:
     """Run an async call through its whole lifecycle on the running event loop."""
-    tokens = _enter(setup)
+    token = _enter(setup)
     try:
         clock = get_clock()
         return await adrive(
             _steps(setup, clock), call, setup.policy.timeout_seconds, clock, setup.timeout_error
         )
     finally:
-        _exit(setup, tokens)
+        _exit(setup, token)
 
 
 def conclude_hit(setup: RunSetup) -> State | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from runnel.engine.later import call_later
@@ -50,7 +51,9 @@ class Submission:
         self.sink = sink
         self.runner = runner  # None: an async task that runs on ``loop``
         self.loop = loop
-        self.upstream = list(dict.fromkeys(upstream)) if upstream else upstream
+        self.upstream: Sequence[RunnelFuture[Any]] = (
+            list(dict.fromkeys(upstream)) if upstream else ()
+        )
         self._waiting = len(self.upstream)
         self._lock = threading.Lock() if upstream else None  # counts upstream callbacks
         self._gate: Any = None
@@ -75,7 +78,7 @@ class Submission:
         work = self.work
         upstream = self.upstream
         if upstream:
-            self.upstream = []  # upstream callbacks keep us: keep nothing of theirs
+            self.upstream = ()  # upstream callbacks keep us: keep nothing of theirs
             failed = [u for u in upstream if not u.state.is_completed()]
             if failed:
                 self._fail_upstream(failed)
@@ -136,7 +139,7 @@ class Submission:
         assert self.runner is not None
         self.work.run.runner = self.runner.name
         try:
-            self.runner.submit_then(self.work, self._finished)
+            self.runner.submit_then(self.work, self)  # called back as ``done``
         except BaseException as error:
             self._crash(error)
 
@@ -149,7 +152,9 @@ class Submission:
         self.work.run.runner = "event-loop"
         asyncio.ensure_future(run())
 
-    def _finished(self, state: State | None, error: BaseException | None) -> None:
+    def __call__(self, state: State | None, error: BaseException | None) -> None:
+        """The runner's ``done``: the run ended in ``state``, or could not run (``error``).
+        The submission itself, not a bound method: one object less for every run."""
         self._release_slots()
         if state is not None:
             self.future.set_state(state)

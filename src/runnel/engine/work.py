@@ -59,6 +59,11 @@ class TaskWork:
         for name, value in state.items():
             setattr(self, name, value)
 
+    def __call__(self) -> Any:
+        """Call the task's function with the run's arguments (the work is its own call:
+        no closure to make for every run)."""
+        return self.task.fn(*self.args, **self.kwargs)
+
     def execute(self) -> State:
         """Run the task's whole lifecycle here (any thread or process); returns its final state."""
         sink = get_sink()

@@ -168,7 +168,7 @@ class Recorder:
         self.store = store
         self.interval = interval
         self.heartbeat_seconds = heartbeat_seconds
-        self._queue: deque[Any] = deque()  # state changes and flush markers
+        self._queue: deque[Any] = deque()  # state changes (run, state, seq) and flush markers
         self._logs: deque[tuple[Any, ...]] = deque()  # log rows, as they are written
         self._wake = threading.Event()
         self._stopping = False
@@ -183,7 +183,10 @@ class Recorder:
 
     # -- the engine's side (any thread) -----------------------------------------------------
     def state_changed(self, run: Run, state: State, seq: int) -> None:
-        self._queue.append((run, state, seq))
+        # Three items, not a tuple: one object less for every state to outlive the young
+        # garbage collections while it waits. ``extend`` with a tuple is one C call, so the
+        # three are never parted by another thread's items.
+        self._queue.extend((run, state, seq))
 
     def log(
         self,
@@ -287,11 +290,12 @@ class Recorder:
         count, taken = min(most, len(queue)), 0
         while taken < count:
             item = take()
-            taken += 1
             if type(item) is _Marker:
+                taken += 1
                 markers.append(item)
                 break
-            run, state, seq = item
+            run, state, seq = item, take(), take()
+            taken += 3
             run_id = run.id
             entry = find(run_id)
             if entry is None:
