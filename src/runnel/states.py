@@ -189,7 +189,7 @@ _CRASHED, _CANCELLED = StateType.CRASHED, StateType.CANCELLED
 
 def _made(type: StateType, name: str, message: str | None, result: Any = _NO_RESULT) -> State:
     """``State(type, name, message, result=result)`` without the keyword handling of
-    ``__init__``, for the three states every run goes through."""
+    ``__init__``, for the states every run goes through (and a cache hit's)."""
     state: State = _new(State)
     state.type, state.name, state.message = type, name, message
     state.timestamp, state._result, state._exception = _now(), result, None
@@ -212,7 +212,7 @@ def Completed(result: Any = None, message: str | None = None) -> State:
 
 
 def Cached(result: Any = None, message: str | None = None) -> State:
-    return State(_COMPLETED, "Cached", message, result=result)
+    return _made(_COMPLETED, "Cached", message, result)
 
 
 def AwaitingRetry(scheduled_for: float | None = None, message: str | None = None) -> State:
