@@ -14,7 +14,7 @@ import itertools
 import logging
 import threading
 import time
-from _thread import allocate_lock
+from _thread import LockType, allocate_lock
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -41,9 +41,10 @@ class RunnelFuture(Generic[R]):
     def __init__(self, task_run: TaskRun) -> None:
         self.task_run = task_run
         self._final: State | None = None
-        self._gate: Any = allocate_lock()  # held until the run is final; waiters pass it on
+        # Both dropped (None) once the run is final.
+        self._gate: LockType | None = allocate_lock()  # held until final; waiters pass it on
         self._gate.acquire()
-        self._lock: Any = allocate_lock()  # guards _callbacks against set_state
+        self._lock: LockType | None = allocate_lock()  # guards _callbacks against set_state
         self._callbacks: list[Callable[[RunnelFuture[R]], Any]] | None = None
         self._observed = False
         self._scope: TaskScope | None = None
@@ -129,13 +130,15 @@ class RunnelFuture(Generic[R]):
     def set_state(self, state: State) -> None:
         """Finish the future with the run's final state (then tell its flow run's scope)."""
         lock, gate = self._lock, self._gate
-        if lock is None or gate is None:
+        first = False
+        if lock is not None:  # else it ended, and dropped its locks
+            with lock:
+                first = self._final is None
+                if first:
+                    self._final = state
+                    callbacks, self._callbacks = self._callbacks, None
+        if gate is None or not first:
             raise RuntimeError(f"{self.task_run.label} already ended in {self._final!r}")
-        with lock:
-            if self._final is not None:
-                raise RuntimeError(f"{self.task_run.label} already ended in {self._final!r}")
-            self._final = state
-            callbacks, self._callbacks = self._callbacks, None
         gate.release()
         # A finished future keeps no locks: a flow's list of ten thousand futures is then
         # twenty thousand objects fewer for the garbage collector to walk. Whoever read a
@@ -225,7 +228,7 @@ class TaskScope:
         self._running: set[RunnelFuture[Any]] = set()
         self._failed: list[RunnelFuture[Any]] = []
         self._idle = threading.Event()  # set when the last running future finished
-        self._finished, self._failures, self._cached = _Tally(), _Tally(), _Tally()
+        self._finished, self._cached = _Tally(), _Tally()
 
     def counts(self) -> dict[str, int]:
         """How many submitted runs are done, failed, cached and still going."""
@@ -234,7 +237,7 @@ class TaskScope:
         return {
             "submitted": finished + running,
             "done": finished,
-            "failed": self._failures.value(),
+            "failed": len(self._failed),
             "cached": self._cached.value(),
             "running": running,
         }
@@ -252,7 +255,6 @@ class TaskScope:
         empties the set takes the lock, to wake ``wait`` (which clears the event under it)."""
         if not state.is_completed():
             self._failed.append(future)
-            self._failures.add()
         elif state.name == "Cached":
             self._cached.add()
         self._finished.add()

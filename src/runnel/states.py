@@ -39,8 +39,9 @@ DEFAULT_NAMES = {
     StateType.CANCELLED: "Cancelled",
 }
 
-# Which types may follow which; a terminal state is final, and a run can always crash.
-_ALLOWED_NEXT: dict[StateType, frozenset[StateType]] = {
+# What may follow each type, for every type: a terminal state is final (nothing follows it),
+# and a run can always crash.
+ALLOWED_NEXT: dict[StateType, frozenset[StateType]] = {
     StateType.PENDING: frozenset(
         {
             StateType.PENDING,
@@ -65,12 +66,7 @@ _ALLOWED_NEXT: dict[StateType, frozenset[StateType]] = {
             StateType.CANCELLED,
         }
     ),
-}
-
-
-#: What may follow each type, for every type (nothing follows a terminal one).
-ALLOWED_NEXT: dict[StateType, frozenset[StateType]] = {
-    kind: _ALLOWED_NEXT.get(kind, frozenset()) for kind in StateType
+    **{kind: frozenset() for kind in TERMINAL_TYPES},
 }
 
 
@@ -94,9 +90,9 @@ class State:
         type: StateType,
         name: str | None = None,
         message: str | None = None,
-        *,
         result: Any = _NO_RESULT,
         exception: BaseException | None = None,
+        *,
         timestamp: float | None = None,
     ) -> None:
         self.type = type
@@ -179,40 +175,28 @@ def _error_for(state: State) -> BaseException:
     return RuntimeError(message)
 
 
-# The factories below are called for every run, three times or more: they pass the type
-# and name positionally, from module constants (an enum member looked up on its class costs
-# more than the rest of the call).
+# The factories below are called for every run, three times or more: they pass everything
+# positionally, the type from a module constant (an enum member looked up on its class, or a
+# keyword argument, costs more than the rest of the call).
 _PENDING, _RUNNING, _COMPLETED = StateType.PENDING, StateType.RUNNING, StateType.COMPLETED
 _SCHEDULED, _FAILED = StateType.SCHEDULED, StateType.FAILED
 _CRASHED, _CANCELLED = StateType.CRASHED, StateType.CANCELLED
 
 
-def _made(type: StateType, name: str, message: str | None, result: Any = _NO_RESULT) -> State:
-    """``State(type, name, message, result=result)`` without the keyword handling of
-    ``__init__``, for the states every run goes through (and a cache hit's)."""
-    state: State = _new(State)
-    state.type, state.name, state.message = type, name, message
-    state.timestamp, state._result, state._exception = _now(), result, None
-    return state
-
-
-_new, _now = object.__new__, time.time
-
-
 def Pending(message: str | None = None) -> State:
-    return _made(_PENDING, "Pending", message)
+    return State(_PENDING, "Pending", message)
 
 
 def Running(message: str | None = None) -> State:
-    return _made(_RUNNING, "Running", message)
+    return State(_RUNNING, "Running", message)
 
 
 def Completed(result: Any = None, message: str | None = None) -> State:
-    return _made(_COMPLETED, "Completed", message, result)
+    return State(_COMPLETED, "Completed", message, result)
 
 
 def Cached(result: Any = None, message: str | None = None) -> State:
-    return _made(_COMPLETED, "Cached", message, result)
+    return State(_COMPLETED, "Cached", message, result)
 
 
 def AwaitingRetry(scheduled_for: float | None = None, message: str | None = None) -> State:

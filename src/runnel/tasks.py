@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from runnel.annotations import map_arguments
 from runnel.context import FlowRunContext, TaskRunContext, flow_run_context, task_run_context
 from runnel.engine.caching import aexecute_cached, cached_answer, execute_cached
-from runnel.engine.execute import RunSetup, execute
+from runnel.engine.execute import RunSetup
 from runnel.engine.runnable import Runnable
 from runnel.engine.slots import aexecute_with_slots, execute_with_slots
 from runnel.engine.steps import RunPolicy, hooks_of, set_state
@@ -297,8 +297,6 @@ class Task(Runnable[P, R]):
         kwargs: dict[str, Any],
     ) -> State:
         if self.cache is None:
-            if not self.tags:  # nothing to look up and no slots to take: the usual task
-                return execute(setup, call)
             return execute_with_slots(self, setup, call)
 
         def run() -> State:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from runnel.clock import Clock
-from runnel.engine.steps import CALL, CallHook, Instruction, Outcome, RunAbandoned, Sleep
+from runnel.engine.steps import CallHook, Instruction, Outcome, RunAbandoned, Sleep
 from runnel.exceptions import RunTimeoutError
 from runnel.states import State
 
@@ -28,28 +28,26 @@ def drive(
     try:
         while True:
             instruction = steps.send(sent)
-            if instruction is CALL:  # the usual instruction, asked first
-                if timeout is None:
-                    try:
-                        sent = Outcome(call())
-                    except BaseException as error:
-                        sent = Outcome(error=error)
-                else:
-                    sent = _call_with_timeout(call, timeout, timeout_error)
-            elif isinstance(instruction, Sleep):
+            if isinstance(instruction, Sleep):
                 try:
                     clock.sleep(instruction.seconds)
                     sent = None
                 except BaseException as error:  # interrupted while waiting for a retry
                     sent = Outcome(error=error)
-            else:
-                assert isinstance(instruction, CallHook)
+            elif isinstance(instruction, CallHook):
                 sent = _call_hook(instruction)
                 if sent.error is None and inspect.isawaitable(sent.value):
                     try:
                         sent = Outcome(run_coroutine_sync(sent.value))
                     except Exception as error:
                         sent = Outcome(error=error)
+            elif timeout is None:
+                try:
+                    sent = Outcome(call())
+                except BaseException as error:
+                    sent = Outcome(error=error)
+            else:
+                sent = _call_with_timeout(call, timeout, timeout_error)
     except StopIteration as stop:
         return _reraise_interrupts(stop.value)
 

@@ -33,7 +33,6 @@ class RunSetup:
         "prepare",
         "hit",
         "slots_held",
-        "print_token",
     )
 
     def __init__(
@@ -61,24 +60,23 @@ class RunSetup:
         self.prepare = prepare
         self.hit: State | None = None  # set by the cache: end the run in this state
         self.slots_held = False  # its tag limits' slots were taken before it was dispatched
-        self.print_token: Any = None  # set by _enter when the run changes where prints go
 
 
-def _enter(setup: RunSetup) -> Any:
-    """Set the run's context (and where its prints go); the token that puts it back."""
+def _enter(setup: RunSetup) -> tuple[Any, Any]:
+    token = setup.context_var.set(setup.context)
     if setup.log_prints:
         install_print_capture()
-        setup.print_token = print_target.set((setup.logger, setup.context.log_extra))
-    elif print_target.get() is not None:
-        setup.print_token = print_target.set(None)
-    return setup.context_var.set(setup.context)
+        return token, print_target.set((setup.logger, setup.context.log_extra))
+    if print_target.get() is not None:
+        return token, print_target.set(None)
+    return token, None
 
 
-def _exit(setup: RunSetup, token: Any) -> None:
+def _exit(setup: RunSetup, tokens: tuple[Any, Any]) -> None:
+    token, print_token = tokens
+    if print_token is not None:
+        print_target.reset(print_token)
     setup.context_var.reset(token)
-    if setup.print_token is not None:
-        print_target.reset(setup.print_token)
-        setup.print_token = None
 
 
 def _steps(setup: RunSetup, clock: Clock) -> Steps:
@@ -97,26 +95,26 @@ def _steps(setup: RunSetup, clock: Clock) -> Steps:
 
 def execute(setup: RunSetup, call: Callable[[], Any]) -> State:
     """Run a sync call through its whole lifecycle in this thread."""
-    token = _enter(setup)
+    tokens = _enter(setup)
     try:
         clock = get_clock()
         return drive(
             _steps(setup, clock), call, setup.policy.timeout_seconds, clock, setup.timeout_error
         )
     finally:
-        _exit(setup, token)
+        _exit(setup, tokens)
 
 
 async def aexecute(setup: RunSetup, call: Callable[[], Awaitable[Any]]) -> State:
     """Run an async call through its whole lifecycle on the running event loop."""
-    token = _enter(setup)
+    tokens = _enter(setup)
     try:
         clock = get_clock()
         return await adrive(
             _steps(setup, clock), call, setup.policy.timeout_seconds, clock, setup.timeout_error
         )
     finally:
-        _exit(setup, token)
+        _exit(setup, tokens)
 
 
 def conclude_hit(setup: RunSetup) -> State | None:

@@ -95,7 +95,7 @@ def task_run_row(run: TaskRun, pid: int, heartbeat: float) -> tuple[Any, ...]:
         state.name,
         state.message,
         seq,
-        tags_json(run.tags) if run.tags else "[]",
+        tags_json(run.tags),
         run.run_count,
         run.created,
         run.start_time,
@@ -126,7 +126,7 @@ def told_by_its_row(run: TaskRun, seen: list[tuple[int, State]]) -> bool:
         first_seq != 1
         or last_seq != count
         or last is not run.state
-        or first.type is not _PENDING
+        or first.type is not StateType.PENDING
         or first.name != "Pending"
         or first.message is not None
         or first.timestamp != run.created
@@ -139,14 +139,11 @@ def told_by_its_row(run: TaskRun, seen: list[tuple[int, State]]) -> bool:
     middle_seq, middle = seen[1]
     return (
         middle_seq == 2
-        and middle.type is _RUNNING
+        and middle.type is StateType.RUNNING
         and middle.name == "Running"
         and middle.message is None
         and middle.timestamp == run.start_time
     )
-
-
-_PENDING, _RUNNING = StateType.PENDING, StateType.RUNNING
 
 
 class _Marker:
@@ -319,12 +316,12 @@ class Recorder:
         pid, task_runs = self._pid, batch.task_runs
 
         def write(run: Run, seen: list[tuple[int, State]]) -> None:
-            if type(run) is TaskRun:
+            if isinstance(run, FlowRun):
+                batch.flow_runs.append(flow_run_row(run, pid, now))
+            else:
                 task_runs.append(task_run_row(run, pid, now))
                 if told_by_its_row(run, seen):
                     return
-            else:
-                batch.flow_runs.append(flow_run_row(run, pid, now))  # type: ignore[arg-type]
             batch.states.extend(
                 (run.id, seq, _TYPE_TEXT[state.type], state.name, state.message, state.timestamp)
                 for seq, state in seen
